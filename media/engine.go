@@ -2,61 +2,362 @@ package media
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
 
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
 
 // ErrNoCommonCodec: the trunk's SDP has no G.711 codec we offered.
 var ErrNoCommonCodec = errors.New("media: no common codec")
 
+// errClosed: the Engine or Session was closed.
+var errClosed = errors.New("media: closed")
+
+// Defaults of the zero Options fields.
+const (
+	defaultRTPPortMin = 10000
+	defaultRTPPortMax = 20000
+	defaultRTPTimeout = 30 * time.Second
+)
+
+// gatherTimeout bounds the wait for the gateway's own ICE candidates (host
+// candidates only, normally a few milliseconds).
+const gatherTimeout = 10 * time.Second
+
 // Engine creates media sessions and owns what they share: the port
 // allocator, the pion API, and the RTP inactivity sweep.
-type Engine struct{}
+//
+// Ports: the trunk leg binds an even RTP port and the odd port above it
+// (RTCP, bound only so that nothing else takes it; what arrives there is
+// discarded) from the RTP range; pion binds the browser leg's ICE ports
+// from the WebRTC range. The two ranges may overlap, and by default they are
+// the same: every port is claimed by binding it, and both allocators move on
+// to the next port when a bind fails, so they never hand out the same port.
+type Engine struct {
+	opts       Options // normalised by NewEngine
+	log        *zap.Logger
+	api        *webrtc.API
+	ports      *portAllocator
+	announce   netip.Addr    // the address in the trunk SDP
+	sweepEvery time.Duration // how often the RTP inactivity sweep runs
 
-// NewEngine validates opts and prepares the shared parts.
-func NewEngine(opts Options) (*Engine, error) { panic("unimplemented") }
+	stop chan struct{} // closed by Close: stops the sweep
+	done chan struct{} // closed when the sweep has returned
+
+	mu       sync.Mutex // guards the fields below
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+// NewEngine validates opts, applies the documented defaults and starts the
+// RTP inactivity sweep. Close stops it.
+func NewEngine(opts Options) (*Engine, error) {
+	o, err := opts.normalised()
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger.Named("media")
+	ports, err := newPortAllocator(o.RTPPortMin, o.RTPPortMax)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newWebRTCAPI(&o, log)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts:       o,
+		log:        log,
+		api:        api,
+		ports:      ports,
+		announce:   o.PublicIP,
+		sweepEvery: sweepInterval(o.RTPTimeout),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		sessions:   make(map[*Session]struct{}),
+	}
+	if !e.announce.IsValid() {
+		e.announce = o.BindIP
+	}
+	go e.sweep()
+	log.Info("media engine ready",
+		zap.Stringer("announce", e.announce), zap.Stringer("bind", o.BindIP),
+		zap.String("rtpPorts", fmt.Sprintf("%d-%d", o.RTPPortMin, o.RTPPortMax)),
+		zap.String("webrtcPorts", fmt.Sprintf("%d-%d", o.WebRTCPortMin, o.WebRTCPortMax)),
+		zap.Duration("rtpTimeout", o.RTPTimeout))
+	return e, nil
+}
+
+// normalised returns o with defaults applied, or the reasons it is invalid.
+func (o Options) normalised() (Options, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("media: "+format, args...)) }
+
+	if !o.BindIP.IsValid() {
+		o.BindIP = netip.IPv4Unspecified()
+	}
+	o.BindIP = o.BindIP.Unmap()
+	if o.BindIP.Zone() != "" || o.BindIP.IsMulticast() {
+		bad("BindIP %s: want a unicast address without zone, or unspecified", o.BindIP)
+	}
+	if o.PublicIP.IsValid() {
+		o.PublicIP = o.PublicIP.Unmap()
+		switch {
+		case o.PublicIP.IsUnspecified(), o.PublicIP.IsMulticast(), o.PublicIP.Zone() != "":
+			bad("PublicIP %s: want a unicast address without zone", o.PublicIP)
+		case o.PublicIP.Is6() && o.BindIP.Is4():
+			bad("PublicIP %s is IPv6 but BindIP %s is IPv4", o.PublicIP, o.BindIP)
+		}
+	} else if o.BindIP.IsUnspecified() {
+		bad("set PublicIP or a specific BindIP: %s cannot be announced in SDP", o.BindIP)
+	}
+
+	switch {
+	case o.RTPPortMin == 0 && o.RTPPortMax == 0:
+		o.RTPPortMin, o.RTPPortMax = defaultRTPPortMin, defaultRTPPortMax
+	case o.RTPPortMin == 0 || o.RTPPortMax == 0 || o.RTPPortMax <= o.RTPPortMin:
+		bad("RTP port range %d–%d: want 0 < min < max", o.RTPPortMin, o.RTPPortMax)
+	}
+	switch {
+	case o.WebRTCPortMin == 0 && o.WebRTCPortMax == 0:
+		o.WebRTCPortMin, o.WebRTCPortMax = o.RTPPortMin, o.RTPPortMax
+	case o.WebRTCPortMin == 0 || o.WebRTCPortMax < o.WebRTCPortMin:
+		bad("WebRTC port range %d–%d: want 0 < min ≤ max", o.WebRTCPortMin, o.WebRTCPortMax)
+	}
+
+	switch {
+	case o.RTPTimeout < 0:
+		bad("RTPTimeout %v is negative", o.RTPTimeout)
+	case o.RTPTimeout == 0:
+		o.RTPTimeout = defaultRTPTimeout
+	}
+
+	networks := make([]netip.Prefix, 0, len(o.ICENetworks))
+	for _, p := range o.ICENetworks {
+		if !p.IsValid() {
+			bad("ICE network %s is not a valid prefix", p)
+			continue
+		}
+		networks = append(networks, p.Masked())
+	}
+	o.ICENetworks = networks
+	if len(networks) > 0 && !o.BindIP.IsUnspecified() &&
+		!slices.ContainsFunc(networks, func(p netip.Prefix) bool { return p.Contains(o.BindIP) }) {
+		bad("BindIP %s is in none of the ICE networks %v: the browser leg would have no candidate", o.BindIP, networks)
+	}
+
+	servers := make([]ICEServer, 0, len(o.ICEServers))
+	for i, s := range o.ICEServers {
+		if len(s.URLs) == 0 {
+			bad("ICE server %d has no URL", i)
+		}
+		s.URLs = append([]string(nil), s.URLs...)
+		servers = append(servers, s)
+	}
+	o.ICEServers = servers
+
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return o, errors.Join(errs...)
+}
+
+// sweepInterval is how often the sweep looks for silent trunks: an eighth of
+// the timeout, so a timeout fires at most 12.5% late, within 10 ms – 1 s.
+func sweepInterval(timeout time.Duration) time.Duration {
+	return min(max(timeout/8, 10*time.Millisecond), time.Second)
+}
 
 // ICEServers returns the STUN/TURN servers to hand to browsers.
-func (e *Engine) ICEServers() []ICEServer { panic("unimplemented") }
+func (e *Engine) ICEServers() []ICEServer {
+	out := make([]ICEServer, len(e.opts.ICEServers))
+	for i, s := range e.opts.ICEServers {
+		s.URLs = append([]string(nil), s.URLs...)
+		out[i] = s
+	}
+	return out
+}
 
-// NewSession allocates the trunk leg's RTP socket and prepares the browser leg.
-// onEvent receives the session's events; it must not block. log carries the
-// call's ids.
+// NewSession allocates the trunk leg's RTP socket and starts reading it; the
+// browser leg is made by AcceptBrowserOffer. onEvent receives the session's
+// events, on pion's goroutines and the engine's sweep goroutine; it must not
+// block (a blocked callback holds up the RTP timeouts of every session). No
+// event starts once Close has begun; Close does not wait for one being
+// delivered. log carries the call's ids; nil uses the engine's logger.
 func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, error) {
-	panic("unimplemented")
+	if log == nil {
+		log = e.log
+	} else {
+		log = log.Named("media")
+	}
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	s := &Session{e: e, log: log, onEvent: onEvent}
+	port, err := e.ports.acquire(func(port uint16) error {
+		var err error
+		s.conn, s.rtcpConn, err = listenRTP(e.opts.BindIP, port)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.port = port
+	s.offer, err = buildTrunkOffer(e.announce, port, rand.Uint64()>>2, 1)
+	if err == nil {
+		e.mu.Lock()
+		if e.closed {
+			err = errClosed
+		} else {
+			e.sessions[s] = struct{}{}
+		}
+		e.mu.Unlock()
+	}
+	if err != nil {
+		s.conn.Close()
+		s.rtcpConn.Close()
+		e.ports.release(port)
+		return nil, err
+	}
+	s.gate.enter() // cannot fail: the session is new
+	go s.readTrunk()
+	log.Debug("media session open", zap.Uint16("rtpPort", port))
+	return s, nil
 }
 
-// Close closes every session and stops the engine's goroutines.
-func (e *Engine) Close() error { panic("unimplemented") }
-
-// Session is one call's media: both legs and the relay between them.
-type Session struct{}
-
-// TrunkOffer returns the SDP offer for the INVITE: PCMU/8000 (0), PCMA/8000 (8),
-// telephone-event/8000 (101, 0-16), ptime 20, sendrecv, the session's RTP port
-// and the public address.
-func (s *Session) TrunkOffer() []byte { panic("unimplemented") }
-
-// SetTrunkAnswer applies the trunk's SDP (from a 183 or the 200 OK; a later
-// call replaces an earlier one): remote address and port, codec, and
-// telephone-event payload type.
-func (s *Session) SetTrunkAnswer(sdp []byte) error { panic("unimplemented") }
-
-// MarkAnswered starts RTP inactivity monitoring on the trunk leg.
-func (s *Session) MarkAnswered() { panic("unimplemented") }
-
-// AcceptBrowserOffer answers the browser's WebRTC offer. The answer carries
-// every gateway candidate (gathering is complete when it returns).
-func (s *Session) AcceptBrowserOffer(offer string) (answer string, err error) {
-	panic("unimplemented")
+// listenRTP binds the RTP socket on port and the RTCP socket on port+1.
+func listenRTP(ip netip.Addr, port uint16) (rtp, rtcp *net.UDPConn, err error) {
+	network := "udp4"
+	switch {
+	case ip.Is6() && ip.IsUnspecified():
+		network = "udp" // dual stack
+	case ip.Is6():
+		network = "udp6"
+	}
+	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port)))
+	if err != nil {
+		return nil, nil, err
+	}
+	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port+1)))
+	if err != nil {
+		rtp.Close()
+		return nil, nil, err
+	}
+	return rtp, rtcp, nil
 }
 
-// AddBrowserCandidate adds a trickled candidate from the browser. An empty
-// Candidate marks the end of candidates.
-func (s *Session) AddBrowserCandidate(c Candidate) error { panic("unimplemented") }
+// forget removes a closed session.
+func (e *Engine) forget(s *Session) {
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+}
 
-// Stats returns the session's counters.
-func (s *Session) Stats() Stats { panic("unimplemented") }
+// sweep ends answered calls whose trunk went silent. It reads each session's
+// last-RTP time, which the session's trunk reader stores per packet; there is
+// no timer per packet or per session.
+func (e *Engine) sweep() {
+	defer close(e.done)
+	t := time.NewTicker(e.sweepEvery)
+	defer t.Stop()
+	var batch []*Session
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		for s := range e.sessions {
+			batch = append(batch, s)
+		}
+		e.mu.Unlock()
+		now := monoNow()
+		for _, s := range batch {
+			s.checkRTPTimeout(now, e.opts.RTPTimeout)
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
 
-// Close releases both legs. It is idempotent and safe to call concurrently.
-func (s *Session) Close() error { panic("unimplemented") }
+// Close closes every session and stops the engine's goroutines. Sessions
+// cannot be created afterwards. It is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		<-e.done
+		return nil
+	}
+	e.closed = true
+	sessions := make([]*Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		sessions = append(sessions, s)
+	}
+	e.mu.Unlock()
+
+	close(e.stop)
+	<-e.done
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, s := range sessions {
+		wg.Go(func() {
+			if err := s.Close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// monoEpoch anchors monoNow.
+var monoEpoch = time.Now()
+
+// monoNow returns monotonic nanoseconds since the process started.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// gate lets Close wait for the goroutines and callbacks that may still touch
+// a session or leg, and keeps new ones from starting once it is shut.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// enter reports whether the gate is open and, if so, counts the caller in;
+// it must call exit.
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *gate) exit() { g.wg.Done() }
+
+// shut lets no one else in.
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// wait waits for everyone inside to exit; call shut first.
+func (g *gate) wait() { g.wg.Wait() }

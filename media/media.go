@@ -21,15 +21,20 @@ import (
 // Options configures an Engine. Zero values are documented per field.
 type Options struct {
 	// PublicIP is announced in the trunk SDP (c=) and as the browser leg's ICE
-	// host candidate (1:1 NAT). Zero: BindIP is announced.
+	// host candidate (1:1 NAT). Zero: BindIP is announced, which then must
+	// not be the wildcard.
 	PublicIP netip.Addr
-	// BindIP is the local address media sockets bind to. Zero: 0.0.0.0.
+	// BindIP is the local address media sockets bind to; when it is not the
+	// wildcard, the browser leg's ICE candidates use it only. Zero: 0.0.0.0.
 	BindIP netip.Addr
-	// RTPPortMin and RTPPortMax bound the trunk leg's RTP ports (even ports
-	// are used). Zero: 10000–20000.
+	// RTPPortMin and RTPPortMax bound the trunk leg's RTP ports: each call
+	// binds an even port for RTP and the odd port above it (RTCP is not
+	// used; the port is held so that nothing else takes it). Zero:
+	// 10000–20000.
 	RTPPortMin, RTPPortMax uint16
 	// WebRTCPortMin and WebRTCPortMax bound the browser leg's ICE UDP ports.
-	// Zero: the same range as RTP.
+	// The range may overlap the RTP range: ports are claimed by binding them,
+	// and each side skips ports the other holds. Zero: the same range as RTP.
 	WebRTCPortMin, WebRTCPortMax uint16
 	// ICENetworks restricts the gateway's own ICE candidates to addresses in
 	// these prefixes (tests use 127.0.0.0/8). Empty: every non-link-local
@@ -39,7 +44,9 @@ type Options struct {
 	// candidates only.
 	ICEServers []ICEServer
 	// RTPTimeout ends an answered call whose trunk leg has sent no RTP for this
-	// long. Zero: 30s.
+	// long (EventRTPTimeout). It is checked every RTPTimeout/8, at most every
+	// second. It does not apply while the trunk's SDP says it sends nothing
+	// (a=recvonly, a=inactive, c=0.0.0.0). Zero: 30s.
 	RTPTimeout time.Duration
 	// Logger receives the package's logs. Nil: no logs.
 	Logger *zap.Logger
@@ -82,6 +89,6 @@ type Candidate struct {
 type Stats struct {
 	TrunkToBrowserPackets uint64 // relayed from the trunk to the browser
 	BrowserToTrunkPackets uint64 // relayed from the browser to the trunk
-	DroppedWrongSource    uint64 // trunk-leg packets from an address other than the negotiated peer
+	DroppedWrongSource    uint64 // trunk-leg packets from an address other than the negotiated peer (or before its SDP)
 	DroppedMalformed      uint64 // not RTP, or a payload type that was not negotiated
 }
