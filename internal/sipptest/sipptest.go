@@ -1,0 +1,284 @@
+// Package sipptest runs SIPp (Debian package sip-tester) as a real SIP peer
+// in tests: a scenario file, on loopback, as a child process that the test
+// waits for and kills by PID when it ends.
+//
+// Tests that need SIPp call Require: without the binary the test is skipped,
+// unless HUBLINE_REQUIRE_SIPP is set (scripts/test.sh sets it), in which
+// case it fails, so that CI never passes by skipping.
+//
+// Imported by tests only.
+package sipptest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Binary is the SIPp executable.
+const Binary = "sipp"
+
+// Require skips t (or fails it, with HUBLINE_REQUIRE_SIPP set) when SIPp is
+// not installed.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath(Binary); err == nil {
+		return
+	}
+	if os.Getenv("HUBLINE_REQUIRE_SIPP") != "" {
+		t.Fatalf("sipp not found on PATH and HUBLINE_REQUIRE_SIPP is set: run scripts/setup.sh")
+	}
+	t.Skip("sipp not installed (scripts/setup.sh installs it)")
+}
+
+// Options describe one SIPp run.
+type Options struct {
+	// Scenario is the path of the scenario XML file.
+	Scenario string
+	// Remote is "host:port" of the peer for client scenarios (UAC). Empty
+	// for server scenarios (UAS).
+	Remote string
+	// Calls is -m, the number of calls after which SIPp exits. Zero: 1.
+	Calls int
+	// Transport is -t: "u1" (default, UDP one socket) or "t1" (TCP).
+	Transport string
+	// RTPEcho echoes the RTP received on the media port (-rtp_echo).
+	RTPEcho bool
+	// Vars are -set name value pairs, read in the scenario as [$name].
+	Vars map[string]string
+	// Args are further command-line arguments.
+	Args []string
+	// Timeout is SIPp's global timeout (-timeout, -timeout_error). Zero: 30s.
+	Timeout time.Duration
+	// Dir holds the scenario's files (audio for rtp_stream, pcaps); SIPp
+	// runs there. Empty: a new temporary directory.
+	Dir string
+}
+
+// Peer is a running SIPp.
+type Peer struct {
+	// Addr is SIPp's SIP address, 127.0.0.1:port.
+	Addr string
+	// MediaPort is SIPp's RTP port (-mp).
+	MediaPort int
+
+	t       testing.TB
+	cmd     *exec.Cmd
+	dir     string
+	base    string // scenario file name without .xml, as SIPp names its logs
+	out     bytes.Buffer
+	done    chan struct{}
+	waitErr error
+	once    sync.Once
+}
+
+// Start runs SIPp with o on 127.0.0.1 and returns once the process has
+// started. t's cleanup kills it (by PID) if it is still running.
+func Start(t testing.TB, o Options) *Peer {
+	t.Helper()
+	Require(t)
+	scen, err := filepath.Abs(o.Scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if o.Calls == 0 {
+		o.Calls = 1
+	}
+	if o.Transport == "" {
+		o.Transport = "u1"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	port := FreePort(t, o.Transport == "t1")
+	mport := FreeMediaPort(t)
+	base := strings.TrimSuffix(filepath.Base(scen), ".xml")
+	args := []string{
+		"-sf", scen,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mport),
+		"-t", o.Transport,
+		"-m", strconv.Itoa(o.Calls),
+		"-nostdin", "-nd",
+		"-timeout", fmt.Sprintf("%ds", int(o.Timeout.Round(time.Second)/time.Second)), "-timeout_error",
+		"-trace_msg", "-message_file", filepath.Join(dir, base+"_messages.log"),
+		"-trace_err", "-error_file", filepath.Join(dir, base+"_errors.log"),
+		"-trace_logs", "-log_file", filepath.Join(dir, base+"_logs.log"),
+	}
+	if o.RTPEcho {
+		args = append(args, "-rtp_echo")
+	}
+	for k, v := range o.Vars {
+		args = append(args, "-set", k, v)
+	}
+	args = append(args, o.Args...)
+	if o.Remote != "" {
+		args = append(args, o.Remote)
+	}
+	p := &Peer{
+		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		MediaPort: mport,
+		t:         t,
+		dir:       dir,
+		base:      base,
+		done:      make(chan struct{}),
+	}
+	p.cmd = exec.Command(Binary, args...)
+	p.cmd.Dir = dir
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = &p.out
+	// Its own process group, so that killing it never reaches the test.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start sipp: %v", err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// kill ends SIPp by PID if it is still running and waits for it.
+func (p *Peer) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Wait waits for SIPp to exit, at most d, and returns nil when it ran its
+// scenario to the end for every call (exit status 0). Otherwise the error
+// holds its output and the tail of its error and message logs.
+func (p *Peer) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.kill()
+		return fmt.Errorf("sipp did not finish within %s\n%s", d, p.Logs())
+	}
+	if p.waitErr == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(p.waitErr, &ee) {
+		return fmt.Errorf("sipp exited with status %d (%s)\n%s", ee.ExitCode(), exitMeaning(ee.ExitCode()), p.Logs())
+	}
+	return fmt.Errorf("sipp: %v\n%s", p.waitErr, p.Logs())
+}
+
+// Done is closed when SIPp has exited.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Messages returns SIPp's message trace so far: every SIP message it sent
+// and received.
+func (p *Peer) Messages() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, p.base+"_messages.log"))
+	return string(b)
+}
+
+// Logs returns SIPp's output, its error log and the last part of its
+// message trace, for failure messages.
+func (p *Peer) Logs() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- sipp output ---\n%s\n", p.out.String())
+	if e, _ := os.ReadFile(filepath.Join(p.dir, p.base+"_errors.log")); len(e) > 0 {
+		fmt.Fprintf(&b, "--- sipp errors ---\n%s\n", tail(string(e), 4000))
+	}
+	if l, _ := os.ReadFile(filepath.Join(p.dir, p.base+"_logs.log")); len(l) > 0 {
+		fmt.Fprintf(&b, "--- sipp scenario log ---\n%s\n", tail(string(l), 2000))
+	}
+	fmt.Fprintf(&b, "--- sipp messages (tail) ---\n%s\n", tail(p.Messages(), 6000))
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+func exitMeaning(code int) string {
+	switch code {
+	case 1:
+		return "at least one call failed"
+	case 97:
+		return "exit on internal command"
+	case 99:
+		return "normal exit without calls processed"
+	case 255:
+		return "fatal error"
+	case 254:
+		return "fatal error binding a socket"
+	}
+	return "unexpected"
+}
+
+// FreePort returns a port that is free on 127.0.0.1 for UDP (and TCP when
+// tcp is set) at the time of the call.
+func FreePort(t testing.TB, tcp bool) int {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		if tcp {
+			ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				pc.Close()
+				continue
+			}
+			ln.Close()
+		}
+		pc.Close()
+		return port
+	}
+	t.Fatal("no free port on 127.0.0.1")
+	return 0
+}
+
+// FreeMediaPort returns an even UDP port on 127.0.0.1 whose odd neighbour is
+// free too (SIPp uses both for RTP and RTCP).
+func FreeMediaPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		port := FreePort(t, false) &^ 1
+		if port < 1024 {
+			continue
+		}
+		a, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		b, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return port
+	}
+	t.Fatal("no free even/odd port pair on 127.0.0.1")
+	return 0
+}
