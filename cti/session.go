@@ -1,0 +1,128 @@
+package cti
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxOutbox bounds the SDK events kept for a rep with no socket attached.
+const maxOutbox = 256
+
+// Session is a logged-in rep: their sockets (one per softphone instance),
+// their current call, and the SDK events waiting for a socket.
+type Session struct {
+	hub     *Hub
+	token   string
+	user    *User
+	log     *zap.Logger
+	expires time.Time
+
+	// dialMu serialises dial: two softphone instances of one rep must not
+	// both find "no call" and place two.
+	dialMu sync.Mutex
+
+	mu     sync.Mutex // guards the fields below; no I/O under it
+	conns  []*conn    // in attach order: the last is the most recent
+	outbox [][]byte   // sdk messages no socket could take
+	call   *Call      // live, or ended and waiting for wrap-up
+	grace  *time.Timer
+}
+
+func (s *Session) currentCall() *Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.call
+}
+
+func (s *Session) setCall(c *Call) {
+	s.mu.Lock()
+	s.call = c
+	s.mu.Unlock()
+}
+
+func (s *Session) callGone(c *Call) {
+	s.mu.Lock()
+	if s.call == c {
+		s.call = nil
+	}
+	s.mu.Unlock()
+}
+
+// attach adds a socket and hands it what it missed: the call's state and the
+// SDK events kept while no socket was attached.
+func (s *Session) attach(c *conn) {
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	missed := s.outbox
+	s.outbox = nil
+	call := s.call
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	s.mu.Unlock()
+	if call != nil {
+		call.post(callEvent{kind: evResync, conn: c})
+	}
+	for _, m := range missed {
+		c.enqueue(m)
+	}
+}
+
+// detach removes a socket. When the last one goes during a call, the call
+// has ReconnectGrace to see one come back.
+func (s *Session) detach(c *conn) {
+	s.mu.Lock()
+	for i, x := range s.conns {
+		if x == c {
+			s.conns = append(s.conns[:i], s.conns[i+1:]...)
+			break
+		}
+	}
+	call := s.call
+	if len(s.conns) == 0 && call != nil && call.snapshot().state.Live() && s.grace == nil {
+		s.grace = time.AfterFunc(s.hub.opts.ReconnectGrace, func() {
+			call.post(callEvent{kind: evGrace})
+		})
+	}
+	s.mu.Unlock()
+}
+
+// deliverSDK sends an SDK event to the socket that owns the call, else to the
+// most recent socket, else keeps it until one attaches.
+func (s *Session) deliverSDK(owner *conn, msg []byte) {
+	s.mu.Lock()
+	var to *conn
+	for _, c := range s.conns {
+		if c == owner {
+			to = c
+		}
+	}
+	if to == nil && len(s.conns) > 0 {
+		to = s.conns[len(s.conns)-1]
+	}
+	if to == nil {
+		if len(s.outbox) >= maxOutbox {
+			s.log.Warn("outbox full; dropping the oldest SDK event")
+			s.outbox = s.outbox[1:]
+		}
+		s.outbox = append(s.outbox, msg)
+	}
+	s.mu.Unlock()
+	if to != nil {
+		to.enqueue(msg)
+	}
+}
+
+// deliverState sends a call state message to every socket of the rep: each
+// softphone instance mirrors the call.
+func (s *Session) deliverState(msg []byte) {
+	s.mu.Lock()
+	conns := append([]*conn(nil), s.conns...)
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.enqueue(msg)
+	}
+}
