@@ -150,7 +150,12 @@ func Start(t testing.TB, o Options) *Peer {
 		p.waitErr = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("sipp %s:\n%s", filepath.Base(scen), p.Logs())
+		}
+	})
 	return p
 }
 
