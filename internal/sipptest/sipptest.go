@@ -76,14 +76,33 @@ type Peer struct {
 	cmd     *exec.Cmd
 	dir     string
 	base    string // scenario file name without .xml, as SIPp names its logs
-	out     bytes.Buffer
+	out     syncBuffer
 	done    chan struct{}
 	waitErr error
-	once    sync.Once
 }
 
-// Start runs SIPp with o on 127.0.0.1 and returns once the process has
-// started. t's cleanup kills it (by PID) if it is still running.
+// syncBuffer is SIPp's output, written by exec's copying goroutine and read
+// by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start runs SIPp with o on 127.0.0.1 and returns once it listens for SIP.
+// t's cleanup kills it (by PID) if it is still running, and shows its logs
+// if t failed.
 func Start(t testing.TB, o Options) *Peer {
 	t.Helper()
 	Require(t)
@@ -91,9 +110,8 @@ func Start(t testing.TB, o Options) *Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := o.Dir
-	if dir == "" {
-		dir = t.TempDir()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
 	}
 	if o.Calls == 0 {
 		o.Calls = 1
@@ -104,20 +122,37 @@ func Start(t testing.TB, o Options) *Peer {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	port := FreePort(t, o.Transport == "t1")
-	mport := FreeMediaPort(t)
+	// The free ports may be taken again before SIPp binds them (other
+	// test processes run too): then try again.
+	for attempt := 1; ; attempt++ {
+		p, bindErr := start(t, scen, o)
+		if bindErr == "" {
+			return p
+		}
+		if attempt == 3 {
+			t.Fatalf("sipp could not bind its ports: %s", bindErr)
+		}
+		t.Logf("sipp could not bind its ports (%s); trying others", bindErr)
+	}
+}
+
+// start runs SIPp once. It returns why when SIPp could not bind a port.
+func start(t testing.TB, scen string, o Options) (*Peer, string) {
+	t.Helper()
+	tcp := o.Transport == "t1" || o.Transport == "tn"
+	port, ctlPort, mport := FreePort(t, tcp), FreePort(t, false), FreeMediaPort(t)
 	base := strings.TrimSuffix(filepath.Base(scen), ".xml")
 	args := []string{
 		"-sf", scen,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-cp", strconv.Itoa(ctlPort),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mport),
 		"-t", o.Transport,
 		"-m", strconv.Itoa(o.Calls),
 		"-nostdin", "-nd",
 		"-timeout", fmt.Sprintf("%ds", int(o.Timeout.Round(time.Second)/time.Second)), "-timeout_error",
-		"-trace_msg", "-message_file", filepath.Join(dir, base+"_messages.log"),
-		"-trace_err", "-error_file", filepath.Join(dir, base+"_errors.log"),
-		"-trace_logs", "-log_file", filepath.Join(dir, base+"_logs.log"),
+		"-trace_msg", "-message_file", filepath.Join(o.Dir, base+"_messages.log"),
+		"-trace_err", "-error_file", filepath.Join(o.Dir, base+"_errors.log"),
+		"-trace_logs", "-log_file", filepath.Join(o.Dir, base+"_logs.log"),
 	}
 	if o.RTPEcho {
 		args = append(args, "-rtp_echo")
@@ -133,12 +168,12 @@ func Start(t testing.TB, o Options) *Peer {
 		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		MediaPort: mport,
 		t:         t,
-		dir:       dir,
+		dir:       o.Dir,
 		base:      base,
 		done:      make(chan struct{}),
 	}
 	p.cmd = exec.Command(Binary, args...)
-	p.cmd.Dir = dir
+	p.cmd.Dir = o.Dir
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	// Its own process group, so that killing it never reaches the test.
@@ -156,7 +191,41 @@ func Start(t testing.TB, o Options) *Peer {
 			t.Logf("sipp %s:\n%s", filepath.Base(scen), p.Logs())
 		}
 	})
-	return p
+	if !p.waitListening(port, tcp) {
+		out := p.out.String()
+		if strings.Contains(out, "Unable to bind") || strings.Contains(out, "Address already in use") {
+			return nil, strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+		}
+		t.Fatalf("sipp exited before listening: %v\n%s", p.waitErr, p.Logs())
+	}
+	return p, ""
+}
+
+// waitListening waits until SIPp has bound its SIP port, as /proc/net says
+// (elsewhere it returns at once: retransmissions cover a late start). It
+// reports false if SIPp exited first.
+func (p *Peer) waitListening(port int, tcp bool) bool {
+	table := "/proc/net/udp"
+	if tcp {
+		table = "/proc/net/tcp"
+	}
+	want := []byte(fmt.Sprintf("0100007F:%04X ", port))
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		b, err := os.ReadFile(table)
+		if err != nil || bytes.Contains(b, want) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return false
+		case <-deadline:
+			p.t.Fatalf("sipp not listening on %d after 10s\n%s", port, p.Logs())
+		case <-tick.C:
+		}
+	}
 }
 
 // kill ends SIPp by PID if it is still running and waits for it.
@@ -188,6 +257,17 @@ func (p *Peer) Wait(d time.Duration) error {
 		return fmt.Errorf("sipp exited with status %d (%s)\n%s", ee.ExitCode(), exitMeaning(ee.ExitCode()), p.Logs())
 	}
 	return fmt.Errorf("sipp: %v\n%s", p.waitErr, p.Logs())
+}
+
+// ExitCode is SIPp's exit status once Done is closed (0: every call ran
+// the scenario to its end; 1: at least one failed), else -1.
+func (p *Peer) ExitCode() int {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
 }
 
 // Done is closed when SIPp has exited.
