@@ -60,7 +60,7 @@ func TestRelayProcess(t *testing.T) {
 		{"PCMA becomes PCMU", rtpPacket(8, 1, 160, 9, []byte{0xd5, 0xaa}), verdictForward,
 			rtpPacket(0, 1, 160, 9, []byte{0xfe, 0x80})},
 		{"marker kept", rtpPacket(0x80|8, 1, 160, 9, []byte{0xd5}), verdictForward,
-			rtpPacket(0x80|0, 1, 160, 9, []byte{0xfe})},
+			rtpPacket(0x80, 1, 160, 9, []byte{0xfe})},
 		{"event PT rewritten, payload untouched", rtpPacket(101, 1, 160, 9, []byte{1, 0x8a, 0, 160}), verdictForward,
 			rtpPacket(96, 1, 160, 9, []byte{1, 0x8a, 0, 160})},
 		{"CSRC and extension skipped", withExt(), verdictForward,

@@ -419,7 +419,7 @@ func TestSessionEndToEnd(t *testing.T) {
 	before := s.Stats().DroppedWrongSource
 	stranger.send(gw, rtpPacket(8, 999, 999, 0x6666, fill(0x11, 4)))
 	marker := fill(0x22, 4) // A-law; arrives as alawToUlaw[0x22]
-	p = b.recvWhile(sendTrunk(marker), func(p []byte) bool {
+	b.recvWhile(sendTrunk(marker), func(p []byte) bool {
 		pl := payloadOf(t, p)
 		if len(pl) == 4 && pl[0] == alawToUlaw[0x11] {
 			t.Fatal("the stranger's packet reached the browser")
@@ -506,13 +506,13 @@ func TestSessionTrunkFirstAndSwitch(t *testing.T) {
 		t.Fatalf("trunk got % x", p)
 	}
 	var seqA uint16 = 1000
-	last := b.recvWhile(func(int) {
+	b.recvWhile(func(int) {
 		seqA++
 		early.send(gw, rtpPacket(0, seqA, uint32(seqA)*160, 0xaaaa, ulawSamples))
 	}, func(p []byte) bool { return bytes.Equal(payloadOf(t, p), ulawSamples) })
 	// The last packet from the first server, then the switch.
 	seqA++
-	last = b.recvWhile(func(i int) {
+	last := b.recvWhile(func(i int) {
 		if i == 0 {
 			early.send(gw, rtpPacket(0, seqA, uint32(seqA)*160, 0xaaaa, []byte{0x42}))
 		}

@@ -10,10 +10,11 @@ scripts/setup.sh
 # Tests that need SIPp fail instead of skipping when it is missing.
 export HUBLINE_REQUIRE_SIPP=1
 
-echo "== gofmt, go vet"
+echo "== gofmt, go vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== softphone build is reproducible and committed"
 npm --prefix web run --silent check
