@@ -592,3 +592,25 @@ func TestDemoTrunk(t *testing.T) {
 		t.Errorf("demo busy number: %s / %d", c.EndStatus, c.SIPCode)
 	}
 }
+
+// TestTrunkSilenceEndsCallAsFailed: an answered call whose carrier sends no
+// audio for media.rtpTimeout is hung up (SIPp gets the BYE) and logged as
+// FAILED, with a reason the rep can read.
+func TestTrunkSilenceEndsCallAsFailed(t *testing.T) {
+	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("answer_echo.xml")}) // no -rtp_echo: silence
+	g := startGateway(t, gwConfig{trunk: trunk.Addr, rtpTimeout: time.Second})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	c := waitState(t, p, id, softphone.StateEnded)
+	if c.EndStatus != "FAILED" || !strings.Contains(c.Message, "No audio from the carrier") {
+		t.Errorf("ended %s %q, want FAILED with the reason", c.EndStatus, c.Message)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the trunk did not get its BYE: %v", err)
+	}
+	if err := p.WrapUp(ctxFor(t, 10*time.Second), id, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	checkCallEvents(t, p, id, true, "FAILED")
+}
