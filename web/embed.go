@@ -38,7 +38,8 @@ var contentTypes = map[string]string{
 
 // csp keeps the page same-origin: no inline script or style elements, no third parties.
 // connect-src allows ws:/wss: so `?gateway=` can point at another gateway in development.
-// Framing (frame-ancestors) is left to the gateway, which knows the allowed origins.
+// Framing (frame-ancestors) is left to the gateway, which knows the allowed origins: the
+// handler adds this policy next to any the gateway set, and browsers enforce both.
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self' ws: wss:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'"
 
@@ -98,7 +99,7 @@ func Handler() http.Handler {
 		h.Set("ETag", f.etag)
 		h.Set("X-Content-Type-Options", "nosniff")
 		if name == "index.html" {
-			h.Set("Content-Security-Policy", csp)
+			h.Add("Content-Security-Policy", csp) // Add: the gateway's own policy (frame-ancestors) stays in force
 			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))

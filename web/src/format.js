@@ -28,7 +28,7 @@ export const STATE_TEXT = {
   placing: "Dialling…",
   dialling: "Dialling…",
   ringing: "Ringing…",
-  early_media: "Early media",
+  early_media: "Ringing…", // the carrier's ringback or announcement is playing
   answered: "Connected",
   ended: "Call ended",
 };
@@ -52,9 +52,9 @@ export function endSummary(call) {
     case END.INTERNAL_COMPLETED:
       return { text: talked ? `Completed · ${talked}` : "Completed", tone: "ok", detail: "" };
     case END.INTERNAL_BUSY:
-      return { text: "Busy", tone: "warn", detail: sip };
+      return { text: "Busy", tone: "warn", detail: sip ? `The line was busy (${sip}).` : "The line was busy." };
     case END.INTERNAL_NO_ANSWER:
-      return { text: "No answer", tone: "warn", detail: sip };
+      return { text: "No answer", tone: "warn", detail: sip ? `Nobody answered (${sip}).` : "Nobody answered." };
     case END.INTERNAL_CANCELED:
       return { text: "Cancelled", tone: "muted", detail: "" };
     case END.INTERNAL_FAILED:

@@ -12,7 +12,7 @@
  *   hubline.lastError()  {code, message, at} of the last error shown (a gateway `error` code,
  *                        or a local one: mic_denied, mic_missing, mic_busy, mic_unavailable,
  *                        mic_failed, media_failed, call_failed, gateway_unreachable,
- *                        not_connected, dial_timeout), or null
+ *                        not_connected, dial_timeout, hubspot_failed), or null
  *   hubline.analyser(hz) energy of the remote audio within ±2 FFT bins (~±23 Hz) of hz, as a
  *                        fraction 0…1 of all remote audio energy; 0 without remote audio.
  *                        The first call builds the WebAudio graph: poll it.
@@ -272,8 +272,23 @@ function fromHubSpot(name, data) {
     }
   }
   if (name === "onEndCall" && S.call && LIVE_STATES.includes(S.call.state)) S.call.hangingUp = true;
+  // HubSpot's own failures: the rep should know the call is not (fully) logged. HubSpot
+  // knows already, so no sendError.
+  if (name === "onCreateEngagementFailed") {
+    noteHubSpotFailure("HubSpot couldn't create a record of this call, so it won't be logged in HubSpot. The call itself goes on.", data);
+  }
+  if (name === "onUpdateEngagementFailed") {
+    noteHubSpotFailure("HubSpot couldn't save this call's outcome and notes.", data);
+  }
   sendSdk(name, data);
   render();
+}
+
+function noteHubSpotFailure(message, data) {
+  const why = data && data.error && typeof data.error.message === "string" ? data.error.message.trim() : "";
+  const text = why ? `${message} HubSpot said: “${why}”` : message;
+  S.lastError = { code: "hubspot_failed", message: text, at: Date.now() };
+  showBanner("hubspot_failed", text);
 }
 
 function sendSdk(name, data) {
@@ -601,6 +616,7 @@ function renderLogin(changed) {
   setText($("login-submit"), busy ? "Signing in…" : "Sign in");
   $("login-user").setAttribute("aria-invalid", S.loginError ? "true" : "false");
   $("login-pass").setAttribute("aria-invalid", S.loginError ? "true" : "false");
+  show($("login-storage"), storageBlocked);
   if (changed && S.userActed) focusSoon($("login-user").value ? "login-pass" : "login-user");
 }
 
@@ -670,7 +686,8 @@ function renderWrap() {
   setText(det, sum.detail);
   const name = contextName(call.context);
   setText($("wrap-name"), name || formatNumber(call.toNumber));
-  setText($("wrap-number"), name ? formatNumber(call.toNumber) : "");
+  const kind = contextKind(call.context);
+  setText($("wrap-number"), name ? formatNumber(call.toNumber) : kind ? `HubSpot ${kind.toLowerCase()}` : "");
   const outcomes = (S.session && S.session.outcomes) || [];
   const key = JSON.stringify(outcomes);
   if (key !== outcomesKey) {
@@ -682,7 +699,7 @@ function renderWrap() {
   }
   const saving = !!S.wrapId;
   $("wrap-save").disabled = saving;
-  setText($("wrap-save"), saving ? "Saving…" : "Save");
+  setText($("wrap-save"), saving ? "Saving…" : hubspot.standalone ? "Save" : "Save to HubSpot");
 }
 
 function resetWrapForm() {
@@ -787,6 +804,9 @@ function stores() {
   }
   return out;
 }
+/** storageBlocked: the browser gives this (third-party) frame no storage at all. */
+const storageBlocked = stores().length === 0;
+
 function loadToken() {
   for (const s of stores()) {
     try {

@@ -1,0 +1,535 @@
+// The Chromium end-to-end driver: one scenario per run, in Debian's Chromium (headless,
+// fake microphone playing a WAV), against a gateway and trunk that the caller started.
+// cmd/gateway/browser_test.go owns those processes, runs this script, and judges what it
+// reports; this script only acts like a rep in HubSpot and observes.
+//
+//   node web/test/e2e/run.mjs '<json config>'
+//
+// config: {scenario, host, softphone, user, password, tone, artifacts, chromium?,
+//          denyMic?, deadGateway?}
+//
+// stdout is JSON lines: {"step": …} as it goes, {"need": "…"} when the test must act (it
+// answers with one JSON line on stdin), and last {"result": {…}}: the host simulator's
+// message log, calls, alerts and protocol problems, the softphone's state, audio
+// measurements, screenshots, and scenario facts. A failed wait ends the scenario with
+// result.error naming the step; the result is still complete up to there.
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv[2] || "{}");
+const OVERRIDE_KEY = "LocalSettings:Calling:CallingExtensions";
+const R = { scenario: cfg.scenario, steps: [], shots: [], audio: {}, extra: {}, pageErrors: [], consoleErrors: [] };
+
+const emit = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+// The test answers {"need": …} lines on stdin.
+const answers = [];
+let waiter = null;
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const m = JSON.parse(line);
+  if (waiter) {
+    const w = waiter;
+    waiter = null;
+    w(m);
+  } else answers.push(m);
+});
+function ask(need) {
+  emit({ need });
+  return new Promise((resolve) => (answers.length ? resolve(answers.shift()) : (waiter = resolve)));
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  emit({ step: name });
+  try {
+    const v = await fn();
+    R.steps.push({ name, ms: Date.now() - t0 });
+    return v;
+  } catch (e) {
+    e.step = e.step || name;
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser
+
+// playwright-core 1.65.1 passes --disable-features with these and ThirdPartyStoragePartitioning
+// (playwright#32230). Without partitioning Chromium *denies* storage to a cross-site iframe,
+// where Chrome partitions it; HubSpot embeds the softphone cross-site. So the list is
+// repeated here without it (the last --disable-features wins), unless the scenario wants
+// storage blocked (blockThirdPartyStorage), as some browsers' settings do. The call
+// scenario checks that the softphone has storage, so an upgrade that changes this shows.
+const PLAYWRIGHT_DISABLED_FEATURES = [
+  "AvoidUnnecessaryBeforeUnloadCheckSync",
+  "DestroyProfileOnBrowserClose",
+  "HttpsUpgrades",
+  "HttpsFirstBalancedModeAutoEnable",
+  "LensOverlay",
+  "MediaRouter",
+  "PaintHolding",
+  "AvoidCorsURLLoaderRestartOnRedirect",
+  "TcpPortRandomizationWin",
+  "OptimizationHints",
+  "NetworkTimeServiceQuerying",
+  "AimEnabled",
+  "PreconnectToSearch",
+];
+
+const profile = await mkdtemp(join(tmpdir(), "hubline-chromium-"));
+await mkdir(cfg.artifacts, { recursive: true });
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: cfg.chromium || "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1440, height: 900 },
+  deviceScaleFactor: 1,
+  args: [
+    "--no-sandbox",
+    cfg.denyMic ? "--use-fake-ui-for-media-stream=deny" : "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${cfg.tone}`,
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    `--disable-features=${[...PLAYWRIGHT_DISABLED_FEATURES, ...(cfg.blockThirdPartyStorage ? ["ThirdPartyStoragePartitioning"] : [])]}`,
+  ],
+});
+const page = ctx.pages()[0] || (await ctx.newPage());
+page.on("pageerror", (e) => R.pageErrors.push(e.message));
+page.on("console", (m) => {
+  if (m.type() === "error") R.consoleErrors.push(m.text());
+});
+
+// ---------------------------------------------------------------------------------------
+// Helpers: the host page, the widget, waiting
+
+/** openHost loads the simulator; override is the localStorage settings override. */
+async function openHost(query = "", override = undefined) {
+  await page.goto(cfg.host);
+  await page.evaluate(
+    ([k, v]) => (v === null ? localStorage.removeItem(k) : localStorage.setItem(k, v)),
+    [OVERRIDE_KEY, override === undefined ? null : JSON.stringify(override)],
+  );
+  await page.goto(cfg.host + query);
+  await page.waitForFunction(() => window.hostsim && window.hostsim.ready, null, { timeout: 10000 });
+}
+
+const hostLog = () => page.evaluate(() => window.hostsim.log());
+
+async function widget() {
+  const h = await page.waitForSelector("#hubspot-calling-extension-iframe", { state: "attached", timeout: 10000 });
+  const f = await h.contentFrame();
+  if (!f) throw new Error("the widget iframe has no frame");
+  return f;
+}
+
+async function waitPhone(states, timeout = 10000) {
+  const want = [].concat(states);
+  const f = await widget();
+  await f.waitForFunction((w) => window.hubline && w.includes(window.hubline.state()), want, { timeout, polling: 50 });
+  return f.evaluate(() => window.hubline.state());
+}
+
+/** waitMsg waits for the n-th logged message of type in direction dir ("in": app → HubSpot). */
+async function waitMsg(type, { dir = "in", n = 1, timeout = 10000, status = "ok" } = {}) {
+  const h = await page.waitForFunction(
+    ([t, d, k, s]) => {
+      const hits = window.hostsim.log().filter((e) => e.type === t && e.dir === d && (!s || e.status === s));
+      return hits.length >= k ? hits[k - 1] : null;
+    },
+    [type, dir, n, status],
+    { timeout, polling: 50 },
+  );
+  return h.jsonValue();
+}
+
+async function waitHost(fn, arg, timeout = 10000) {
+  const h = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+  return h.jsonValue();
+}
+
+async function login() {
+  const f = await widget();
+  await waitPhone("login");
+  await f.fill("#login-user", cfg.user);
+  await f.fill("#login-pass", cfg.password);
+  await f.click("#login-submit");
+  await waitMsg("LOGGED_IN");
+  await waitPhone("idle");
+}
+
+/** clickCall opens a record and clicks Call on one of its numbers, as a rep would. */
+async function clickCall(recordId, phone = 0) {
+  await page.click(`#records [data-record="${recordId}"]`);
+  await page.click(`#record .link-call[data-dial="${recordId}:${phone}"]`);
+}
+
+async function shotWidget(name) {
+  const path = join(cfg.artifacts, `softphone-${name}.png`);
+  await page.locator("#hubspot-calling-extension-iframe").screenshot({ path, animations: "disabled" });
+  R.shots.push(path);
+}
+
+async function shotPage(name) {
+  const path = join(cfg.artifacts, `hostsim-${name}.png`);
+  await page.screenshot({ path, animations: "disabled" });
+  R.shots.push(path);
+}
+
+/**
+ * listen polls the softphone's analyser for hz until `need` samples hold more than `min`
+ * of the remote audio's energy. It reports every sample, so the test can judge.
+ */
+async function listen(hz, { timeout = 8000, need = 5, min = 0.5, whileState = "" } = {}) {
+  const f = await widget();
+  const end = Date.now() + timeout;
+  const samples = [];
+  let hits = 0;
+  while (Date.now() < end && hits < need) {
+    const [v, st] = await f.evaluate((x) => [window.hubline.analyser(x), window.hubline.state()], hz);
+    if (whileState && st !== whileState) break;
+    samples.push(Math.round(v * 1000) / 1000);
+    if (v > min) hits++;
+    await f.waitForTimeout(100);
+  }
+  return { hz, hits, need, min, max: Math.max(0, ...samples), samples: samples.slice(-20) };
+}
+
+async function saveWrapUp(outcome, notes) {
+  const f = await widget();
+  await waitPhone("ended");
+  if (outcome !== undefined) await f.selectOption("#wrap-outcome", outcome);
+  if (notes !== undefined) await f.fill("#wrap-notes", notes);
+  return f;
+}
+
+async function softphoneFacts() {
+  const f = await widget();
+  return f.evaluate(() => ({
+    state: window.hubline.state(),
+    lastError: window.hubline.lastError(),
+    banner: document.getElementById("banner").hidden ? "" : document.getElementById("banner-text").textContent,
+    wrapStatus: document.getElementById("wrap-status").textContent,
+    wrapDetail: document.getElementById("wrap-detail").hidden ? "" : document.getElementById("wrap-detail").textContent,
+    view: document.getElementById("app").dataset.view,
+    events: window.hubline.events.map((e) => e.name),
+    storage: (() => {
+      try {
+        return !!window.sessionStorage;
+      } catch {
+        return false;
+      }
+    })(),
+  }));
+}
+
+async function timeline() {
+  return page.$$eval("#timeline .call", (cards) =>
+    cards.map((c) => ({
+      externalCallId: c.dataset.call,
+      text: c.innerText,
+      status: (c.querySelector('[data-field="status"]') || {}).textContent,
+      outcome: (c.querySelector('[data-field="outcome"]') || {}).textContent,
+      duration: (c.querySelector('[data-field="duration"]') || {}).textContent,
+      notes: (c.querySelector('[data-field="notes"]') || {}).textContent || "",
+    })),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+const scenarios = {
+  /** Click-to-call on a contact against the demo trunk: ringback, echo, wrap-up, timeline. */
+  async call() {
+    await openHost();
+    await step("handshake", () => waitMsg("INITIALIZED"));
+    await step("login form", () => waitPhone("login"));
+    await shotWidget("login");
+    await step("log in", login);
+    await shotWidget("idle");
+    await step("click Call on Maria Gonzalez", () => clickCall(1051));
+    await step("dialling", () => waitPhone(["placing", "dialling", "ringing", "early_media"]));
+    await shotWidget("dialling");
+    await step("early media", () => waitPhone("early_media", 10000));
+    R.audio.ringback = await step("hear the ringback", () =>
+      listen(425, { timeout: 5000, need: 3, whileState: "early_media" }),
+    );
+    await step("answered", () => waitPhone("answered", 15000));
+    R.audio.echo = await step("hear the echo", () => listen(1000));
+    await shotWidget("in-call");
+    await shotPage("in-call");
+    const f = await widget();
+    await step("hang up", () => f.click("#btn-hangup"));
+    await step("wrap-up", () =>
+      saveWrapUp("connected", "Interested in the Pro plan for 40 seats. Send pricing; demo with IT on Tuesday."),
+    );
+    await shotWidget("wrap-up");
+    await step("save", () => f.click("#wrap-save"));
+    await step("engagement updated", () => waitMsg("UPDATE_ENGAGEMENT_SUCCEEDED", { dir: "out" }));
+    await step("idle again", () => waitPhone("idle"));
+    await step("timeline shows the call", () => page.waitForSelector("#timeline .call [data-field=notes]"));
+    R.extra.timeline = await timeline();
+    await shotPage("call-logged");
+  },
+
+  /** SIPp answers and plays 440 Hz: the rep hears it. */
+  async tone() {
+    await openHost();
+    await step("log in", login);
+    await step("click Call", () => clickCall(1052));
+    await step("answered", () => waitPhone("answered", 15000));
+    R.audio.tone = await step("hear the trunk's tone", () => listen(440));
+    R.audio.notEcho = await listen(1000, { timeout: 600, need: 100 });
+    const f = await widget();
+    await step("hang up", () => f.click("#btn-hangup"));
+    await step("call ended", () => waitMsg("CALL_ENDED"));
+  },
+
+  /** Logged out: HubSpot refuses to dial; logging in sends LOGGED_IN; hideWidget hides. */
+  async login() {
+    await openHost();
+    const init = await step("initialized, logged out", () => waitMsg("INITIALIZED"));
+    R.extra.initialized = init.data;
+    await step("click Call while logged out", () => clickCall(1051));
+    await step("HubSpot alert", () => waitHost(() => window.hostsim.alerts().length > 0));
+    await shotPage("not-logged-in");
+    R.extra.dialsBeforeLogin = (await hostLog()).filter((e) => e.type === "DIAL_NUMBER").length;
+    await step("log in", login);
+    await step("click Call", () => clickCall(1051));
+    await step("outgoing call", () => waitMsg("OUTGOING_CALL_STARTED"));
+    await step("dialling", () => waitPhone(["dialling", "ringing", "early_media"]));
+    const f = await widget();
+    await step("cancel", () => f.click("#btn-hangup"));
+    await step("wrap-up", () => saveWrapUp());
+    await step("save", () => f.click("#wrap-save"));
+    await step("widget hidden after callCompleted", () => waitHost(() => window.hostsim.state().visibility.isHidden));
+    R.extra.hiddenWidget = await page.isHidden("#widget");
+    await shotPage("widget-hidden");
+    await step("call again from the CRM", () => clickCall(1052));
+    await step("widget shown again", () => waitHost(() => !window.hostsim.state().visibility.isHidden));
+    await step("second outgoing call", () => waitMsg("OUTGOING_CALL_STARTED", { n: 2 }));
+    await step("dialling again", () => waitPhone(["dialling", "ringing", "early_media"]));
+    await step("end call from the CRM", () => page.click("#end-call"));
+    await step("second call ended", () => waitMsg("CALL_ENDED", { n: 2 }));
+  },
+
+  /** 486 busy and 404 not found from the demo trunk. */
+  async failures() {
+    await openHost();
+    await step("log in", login);
+    await step("call the busy number", () => clickCall(1054));
+    await step("busy", () => saveWrapUp());
+    R.extra.busy = await softphoneFacts();
+    R.extra.alertsAfterBusy = (await page.evaluate(() => window.hostsim.alerts())).length;
+    await shotWidget("busy");
+    let f = await widget();
+    await step("save busy", () => f.click("#wrap-save"));
+    await step("idle", () => waitPhone("idle"));
+    await step("call the dead number", () => clickCall(1055));
+    await step("failed", () => saveWrapUp());
+    await step("HubSpot alert", () => waitHost(() => window.hostsim.alerts().length > 0));
+    R.extra.failed = await softphoneFacts();
+    await shotWidget("error-call-failed");
+    await shotPage("call-failed");
+    f = await widget();
+    await step("save failed", () => f.click("#wrap-save"));
+    await step("second call completed", () => waitMsg("CALL_COMPLETED", { n: 2 }));
+    await page.click("#tl-all");
+    R.extra.timeline = await timeline();
+  },
+
+  /** The gateway cannot be reached: at load (wrong address), and after it stops. */
+  async unreachable() {
+    const dead = `${cfg.softphone}?gateway=${encodeURIComponent(cfg.deadGateway)}`;
+    await openHost("", { url: dead });
+    await step("unreachable view", () => waitPhone("unreachable", 15000));
+    await step("HubSpot alert", () => waitHost(() => window.hostsim.alerts().length > 0, null, 15000));
+    R.extra.dead = await softphoneFacts();
+    R.extra.deadAlerts = await page.evaluate(() => window.hostsim.alerts());
+    await shotWidget("error-unreachable");
+    await openHost();
+    await step("log in", login);
+    await step("stop the gateway", () => ask("stopGateway"));
+    const f = await widget();
+    await step("reconnect strip", () => f.waitForSelector("#strip:not([hidden])", { timeout: 10000 }));
+    await step("HubSpot alert after the drop", () =>
+      waitHost(() => window.hostsim.alerts().some((a) => /gateway/i.test(a.message)), null, 20000),
+    );
+    R.extra.down = await softphoneFacts();
+    await shotWidget("error-gateway-down");
+  },
+
+  /** The browser denies the microphone. */
+  async mic() {
+    await openHost();
+    await step("log in", login);
+    await step("HubSpot alert", () => waitHost(() => window.hostsim.alerts().length > 0));
+    R.extra.afterLogin = await softphoneFacts();
+    await shotWidget("error-mic-denied");
+    await step("click Call", () => clickCall(1051));
+    await step("call ended", () => waitMsg("CALL_ENDED", { timeout: 15000 }));
+    R.extra.afterCall = await softphoneFacts();
+  },
+
+  /** Reload the widget mid-call: SYNC carries the engagement; call and audio resume. */
+  async reload() {
+    await openHost("?fault=objectIdZero");
+    await step("log in", login);
+    await step("click Call on Amelia Hart", () => clickCall(1053));
+    await step("answered", () => waitPhone("answered", 15000));
+    R.extra.selectedRecord = await page.textContent("#record h1");
+    R.audio.before = await step("hear the echo", () => listen(1000));
+    await step("reload the widget", () => page.click("#act-reload"));
+    await step("SYNC with engagementId", () =>
+      waitHost(() => window.hostsim.log().some((e) => e.type === "SYNC" && e.data && e.data.engagementId != null)),
+    );
+    const init = await step("initialized again", () => waitMsg("INITIALIZED", { n: 2 }));
+    R.extra.reinitialized = init.data;
+    const back = await step("call view restored", () => waitPhone(["answered", "ended", "login"], 15000));
+    if (back === "login") {
+      R.extra.loginAfterReload = await softphoneFacts();
+      return;
+    }
+    if (back === "ended") {
+      // The gateway hung up when the old page's media went away: report it, stop here.
+      R.extra.droppedOnReload = await softphoneFacts();
+      return;
+    }
+    R.audio.after = await step("hear the echo after the reload", () => listen(1000, { timeout: 10000 }));
+    await step("end call from the CRM", () => page.click("#end-call"));
+    await step("wrap-up", () => saveWrapUp("left_voicemail", "Reloaded mid-call."));
+    const f = await widget();
+    await step("save", () => f.click("#wrap-save"));
+    await step("engagement updated", () => waitMsg("UPDATE_ENGAGEMENT_SUCCEEDED", { dir: "out" }));
+    R.extra.timeline = await timeline();
+  },
+
+  /** The host's side under faults, and its message discipline. */
+  async faults() {
+    // The softphone may not be framed by just anyone (frame-ancestors).
+    await page.goto("about:blank");
+    // setContent resolves on the page's load event, which waits for the iframe's load
+    // (the softphone, or Chromium's error page when framing is refused).
+    await page.setContent(`<iframe id="x" src="${cfg.softphone}" width="400" height="600"></iframe>`);
+    const child = page.frames().find((fr) => fr !== page.mainFrame());
+    R.extra.foreignFrame = {
+      url: child ? child.url() : "",
+      loaded: child ? await child.evaluate(() => !!window.hubline).catch(() => false) : false,
+    };
+
+    // No SYNC_ACK: "issue connecting" when the SYNC loop gives up.
+    await openHost(`?fault=noSyncAck&syncTimeoutMs=${cfg.syncTimeoutMs || 1500}`);
+    await step("SYNC loop gives up", () => waitHost(() => window.hostsim.state().sync === "failed", null, 15000));
+    await step("issue connecting shown", () => page.waitForSelector("#widget-overlay:not([hidden]) #overlay-retry"));
+    R.extra.noAck = await page.evaluate(() => ({
+      state: window.hostsim.state(),
+      overlay: document.getElementById("widget-overlay").innerText,
+      log: window.hostsim.log(),
+      problems: window.hostsim.problems(),
+    }));
+    await shotPage("issue-connecting");
+    await page.uncheck('[data-fault="noSyncAck"]');
+    await step("try again", () => page.click("#overlay-retry"));
+    await step("synced on retry", () => waitMsg("INITIALIZED"));
+
+    // Duplicate SYNCs, and HubSpot failing to create and to update the engagement.
+    await openHost("?fault=duplicateSyncs&fail=CREATE_ENGAGEMENT,UPDATE_ENGAGEMENT");
+    await step("handshake", () => waitMsg("INITIALIZED"));
+    await step("duplicate SYNCs sent", () =>
+      waitHost(() => window.hostsim.log().filter((e) => e.type === "SYNC" && e.dir === "out").length >= 4),
+    );
+    await step("log in", login);
+    await step("click Call", () => clickCall(1051));
+    await step("engagement creation fails", () => waitMsg("CREATE_ENGAGEMENT_FAILED", { dir: "out" }));
+    await step("answered", () => waitPhone("answered", 15000));
+    R.extra.createFailed = await softphoneFacts();
+    await step("end call from the CRM", () => page.click("#end-call"));
+    await step("wrap-up", () => saveWrapUp("connected", "Engagement faults."));
+    const f = await widget();
+    await step("save", () => f.click("#wrap-save"));
+    await step("update fails", () => waitMsg("UPDATE_ENGAGEMENT_FAILED", { dir: "out" }));
+    await step("softphone says so", () =>
+      f.waitForFunction(() => /outcome and notes/.test(document.getElementById("banner-text").textContent)),
+    );
+    R.extra.updateFailed = await softphoneFacts();
+    R.extra.timeline = await timeline();
+    await shotWidget("error-hubspot-failed");
+
+    // Unknown types both ways, resize, and messages from the wrong window.
+    await step("probe", () => page.click("#act-probe"));
+    await step("app answers ERROR", () => waitMsg("ERROR"));
+    const hostOrigin = new URL(cfg.host).origin;
+    await f.evaluate((o) => {
+      window.parent.postMessage({ type: "RESIZE_WIDGET", data: { width: 360, height: 560 }, messageId: "t_resize" }, o);
+      window.parent.postMessage({ type: "HUBLINE_TEST_BOGUS", data: {}, messageId: "t_bogus" }, o);
+      window.parent.postMessage({ type: "CALL_ENDED", data: { externalCallId: "x" } }, o);
+    }, hostOrigin);
+    await page.evaluate(() => window.postMessage({ type: "DIAL_NUMBER", data: { phoneNumber: "+1" }, messageId: "t_self" }, "*"));
+    await step("resized", () => waitHost(() => window.hostsim.state().size.width === 360));
+    await step("unknown answered", () => waitMsg("ERROR", { dir: "out" }));
+    await step("wrong window ignored", () => waitMsg("DIAL_NUMBER", { status: "ignored" }));
+    R.extra.frameBox = await page.locator("#hubspot-calling-extension-iframe").boundingBox();
+
+    // The other way: the app's SDK ignores a DIAL_NUMBER that is not from HubSpot's origin
+    // (here, posted by the widget's own window). A probe sent after it proves it was handled.
+    const errorsIn = (await hostLog()).filter((e) => e.type === "ERROR" && e.dir === "in").length;
+    await f.evaluate(() =>
+      window.postMessage({ type: "DIAL_NUMBER", data: { phoneNumber: "+14155550123", countryCode: "US" }, messageId: "spoof_1" }, "*"),
+    );
+    await step("probe again", () => page.click("#act-probe"));
+    await step("app answers the second probe", () => waitMsg("ERROR", { n: errorsIn + 1 }));
+
+    // The widget reloads in a browser that blocks third-party storage (this scenario runs
+    // with blockThirdPartyStorage): the rep signs in again, and is told why.
+    await step("reload without storage", () => page.click("#act-reload"));
+    await step("login form again", () => waitPhone("login"));
+    const w = await widget();
+    R.extra.storageNote = await w.evaluate(() => {
+      const n = document.getElementById("login-storage");
+      return n.hidden ? "" : n.textContent;
+    });
+    await shotWidget("login-storage-blocked");
+  },
+};
+
+// ---------------------------------------------------------------------------------------
+
+let code = 0;
+try {
+  const run = scenarios[cfg.scenario];
+  if (!run) throw new Error(`unknown scenario ${cfg.scenario}`);
+  await run();
+} catch (e) {
+  R.error = `${e.step || "setup"}: ${(e.message || String(e)).split("\n")[0]}`;
+  try {
+    await shotPage(`FAILED-${cfg.scenario}`);
+  } catch {
+    /* the page is gone */
+  }
+}
+try {
+  if (page.url().includes("/hubspot/")) {
+    Object.assign(
+      R,
+      await page.evaluate(() => ({
+        log: window.hostsim.log(),
+        problems: window.hostsim.problems(),
+        calls: window.hostsim.calls(),
+        alerts: window.hostsim.alerts(),
+        host: window.hostsim.state(),
+      })),
+    );
+    R.softphone = await softphoneFacts().catch((e) => ({ error: e.message }));
+  }
+} catch (e) {
+  R.collectError = e.message;
+}
+await ctx.close().catch(() => {});
+await rm(profile, { recursive: true, force: true });
+emit({ result: R });
+process.exitCode = code;
