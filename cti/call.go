@@ -29,6 +29,7 @@ const (
 	evShutdown                            // the gateway is stopping
 	evSIPTimeout                          // the trunk leg never reported its end
 	evResync                              // a socket re-attached: send it the call's state
+	evMediaGrace                          // the browser's audio stayed down too long
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -46,6 +47,8 @@ type callEvent struct {
 	done           chan struct{} // closed once a wrap-up is handled
 	// engagement
 	engagementID json.RawMessage
+	// evMediaGrace: the outage it was armed for
+	outage int
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -85,6 +88,8 @@ type Call struct {
 	engagementDone bool // HubSpot answered createEngagement (either way) or we stopped waiting
 	endedPending   bool // callEnded waits for the engagement id
 	sipDone        bool // the trunk leg reported its last event
+	mediaDown      int  // > 0 while the browser's audio is down: which outage (evMediaGrace names one)
+	mediaOutages   int
 	timers         []*time.Timer
 }
 
@@ -198,6 +203,13 @@ func (c *Call) handle(ev callEvent) {
 		}
 		// Do not wait long for the trunk: a BYE without an answer still ends here.
 		c.after(c.hub.opts.ShutdownTrunkWait, callEvent{kind: evSIPTimeout})
+	case evMediaGrace:
+		if c.state.Live() && c.mediaDown == ev.outage {
+			c.log.Warn("browser media did not come back; hanging up")
+			c.hangupTrunk()
+			c.end(Ending{Answered: c.state == StateAnswered, MediaFailure: true, TransportError: c.state != StateAnswered},
+				"The audio connection to your browser failed, so the call was ended.")
+		}
 	case evResync:
 		ev.conn.enqueue(c.stateMsg())
 	case evSIPTimeout:
@@ -274,13 +286,22 @@ func (c *Call) onSIP(ev sip.Event) {
 func (c *Call) onMedia(ev media.Event) {
 	switch ev.Kind {
 	case media.EventBrowserConnected:
+		if c.mediaDown > 0 {
+			c.log.Info("browser media connected again")
+			c.mediaDown = 0
+			return
+		}
 		c.log.Info("browser media connected")
 	case media.EventBrowserFailed:
-		if c.state.Live() {
-			c.log.Warn("browser media failed; hanging up", zap.Error(ev.Err))
-			c.hangupTrunk()
-			c.end(Ending{Answered: c.state == StateAnswered, MediaFailure: true, TransportError: c.state != StateAnswered},
-				"The audio connection to your browser failed, so the call was ended.")
+		// The page may be reloading (its new offer will replace the leg) or
+		// the network may be coming back: the call waits ReconnectGrace for
+		// the browser's audio before it gives up.
+		if c.state.Live() && c.mediaDown == 0 {
+			c.mediaOutages++
+			c.mediaDown = c.mediaOutages
+			c.log.Warn("browser media down; waiting for the softphone to reconnect",
+				zap.Error(ev.Err), zap.Duration("grace", c.hub.opts.ReconnectGrace))
+			c.after(c.hub.opts.ReconnectGrace, callEvent{kind: evMediaGrace, outage: c.mediaDown})
 		}
 	case media.EventRTPTimeout:
 		if c.state == StateAnswered {

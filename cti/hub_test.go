@@ -3,6 +3,8 @@ package cti
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -59,16 +61,23 @@ func (t *fakeTrunk) count() int {
 	return len(t.invites)
 }
 
-type fakeMedia struct{}
+// fakeMedia hands each new session to the test on sessions.
+type fakeMedia struct{ sessions chan *fakeSession }
 
-func (fakeMedia) NewSession(*zap.Logger, func(media.Event)) (MediaSession, error) {
-	return &fakeSession{}, nil
+func (m fakeMedia) NewSession(_ *zap.Logger, onEvent func(media.Event)) (MediaSession, error) {
+	s := &fakeSession{emit: onEvent}
+	select {
+	case m.sessions <- s:
+	default:
+	}
+	return s, nil
 }
 func (fakeMedia) ICEServers() []media.ICEServer {
 	return []media.ICEServer{{URLs: []string{"stun:stun.example.net:3478"}}}
 }
 
 type fakeSession struct {
+	emit     func(media.Event)
 	mu       sync.Mutex
 	answers  [][]byte
 	answered bool
@@ -106,7 +115,7 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 	opts := Options{
 		Users:          []User{{Username: "ana", DisplayName: "Ana Rep", PasswordHash: string(hash), FromNumber: "+14155550100"}},
 		Trunk:          tr,
-		Media:          fakeMedia{},
+		Media:          fakeMedia{sessions: make(chan *fakeSession, 8)},
 		DefaultRegion:  "US",
 		EngagementWait: 200 * time.Millisecond,
 		// The fake trunk never reports the end of a leg it was told to hang up.
@@ -576,5 +585,50 @@ func eventually(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The browser's audio dropping (a page reload, a network blip) does not end
+// the call at once: a new connection within ReconnectGrace keeps it; none
+// ends it as FAILED.
+func TestBrowserMediaOutage(t *testing.T) {
+	for _, comesBack := range []bool{true, false} {
+		t.Run(fmt.Sprintf("comes back %v", comesBack), func(t *testing.T) {
+			h := newHarness(t, func(o *Options) { o.ReconnectGrace = 300 * time.Millisecond })
+			sessions := h.hub.opts.Media.(fakeMedia).sessions
+			c := h.login()
+			c.send(`{"v":1,"type":"dial","toNumber":"+14155550199"}`)
+			call := h.nextCall()
+			ms := <-sessions
+			c.expectState("dialling")
+			c.expectSDK("outgoingCall")
+			call.emit(sip.Event{Kind: sip.EventAnswered, Code: 200})
+			c.expectState("answered")
+			c.expectSDK("callAnswered")
+			ms.emit(media.Event{Kind: media.EventBrowserConnected})
+			ms.emit(media.Event{Kind: media.EventBrowserFailed, Err: errors.New("page unloaded")})
+			if comesBack {
+				ms.emit(media.Event{Kind: media.EventBrowserConnected})
+				// Well past the grace: still answered, nothing hung up.
+				c.send(`{"v":1,"type":"ping","id":"p"}`)
+				c.expect("pong")
+				time.Sleep(600 * time.Millisecond) // not synchronisation: the grace must pass with no end
+				select {
+				case <-call.hangups:
+					t.Fatal("the call was hung up although the browser's audio came back")
+				default:
+				}
+				return
+			}
+			st := c.expectState("ended")
+			if st["endStatus"] != "FAILED" || !strings.Contains(st["message"].(string), "audio connection to your browser") {
+				t.Fatalf("ended = %v", st)
+			}
+			select {
+			case <-call.hangups:
+			case <-time.After(2 * time.Second):
+				t.Fatal("the trunk leg was not hung up")
+			}
+		})
 	}
 }
