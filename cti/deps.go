@@ -53,6 +53,21 @@ func (t sipTrunk) Dial(ctx context.Context, inv sip.Invite, onEvent func(sip.Eve
 	return c, nil
 }
 
+// SIPTrunks places calls on ua's configured trunks, in order, failing over
+// from one to the next on trunk-side failures (sip.UA.DialTrunks). The
+// failover is invisible here: one TrunkCall, one Call-ID, one event stream.
+func SIPTrunks(ua *sip.UA) Trunk { return sipTrunks{ua: ua} }
+
+type sipTrunks struct{ ua *sip.UA }
+
+func (t sipTrunks) Dial(ctx context.Context, inv sip.Invite, onEvent func(sip.Event)) (TrunkCall, error) {
+	o, err := t.ua.DialTrunks(ctx, inv, onEvent)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // MediaOf adapts e to MediaEngine.
 func MediaOf(e *media.Engine) MediaEngine { return mediaEngine{e} }
 

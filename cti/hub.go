@@ -398,7 +398,11 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	if err != nil {
 		_ = ms.Close()
 		c.log.Error("INVITE not sent", zap.Error(err))
-		from.sendError(re, "", protoErr("trunk_unavailable", "The call could not be placed: the trunk is unreachable."))
+		msg := "The call could not be placed: the trunk is unreachable."
+		if errors.Is(err, sip.ErrNoTrunk) {
+			msg = "The call could not be placed: no trunk is available (all are down or at their call limit)."
+		}
+		from.sendError(re, "", protoErr("trunk_unavailable", "%s", msg))
 		return
 	}
 	c.trunk = tc

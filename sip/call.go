@@ -22,6 +22,7 @@ type Call struct {
 	id       string // Call-ID
 	log      *zap.Logger
 	trunk    trunkConf
+	ring     time.Duration // the ring timeout of this INVITE
 	inv      Invite
 	localTag string // our From tag
 	onEvent  func(Event)
@@ -46,12 +47,13 @@ type Call struct {
 }
 
 // newCall prepares a call; Dial registers it and sends its INVITE.
-func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event)) *Call {
+func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event), ring time.Duration) *Call {
 	return &Call{
 		ua:       u,
 		id:       inv.CallID,
-		log:      u.log.With(zap.String("sipCallId", inv.CallID)),
+		log:      u.log.With(zap.String("sipCallId", inv.CallID), zap.String("trunk", tr.name)),
 		trunk:    tr,
+		ring:     ring,
 		inv:      inv,
 		localTag: gosip.GenerateTagN(16),
 		onEvent:  onEvent,
@@ -73,6 +75,14 @@ func (c *Call) Hangup(ctx context.Context) error {
 	return nil
 }
 
+// inviteTimeout is how long the INVITE may go without any response.
+func (c *Call) inviteTimeout() time.Duration {
+	if c.trunk.inviteTimeout > 0 {
+		return c.trunk.inviteTimeout
+	}
+	return c.ua.timers.invite
+}
+
 // goroutinesDone releases the count register took for the call's
 // goroutines, when they never start (Dial could not send the INVITE).
 func (c *Call) goroutinesDone() {
@@ -84,6 +94,7 @@ func (c *Call) goroutinesDone() {
 
 // emit queues ev for deliver; it never blocks.
 func (c *Call) emit(ev Event) {
+	ev.Trunk = c.trunk.name
 	c.log.Debug("call event", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code),
 		zap.Bool("canceled", ev.Canceled), zap.Bool("ringTimeout", ev.RingTimeout), zap.Error(ev.Err))
 	if c.onEvent == nil {
@@ -153,7 +164,7 @@ func (c *Call) reack(res *gosip.Response) bool {
 		return true
 	}
 	c.log.Debug("retransmitted 2xx; ACK again")
-	if err := c.ua.client.WriteRequest(ack.Clone(), prebuilt); err != nil {
+	if err := c.ua.write(&c.trunk, ack.Clone()); err != nil {
 		c.log.Warn("ACK not re-sent", zap.Error(err))
 	}
 	return true
@@ -224,8 +235,8 @@ func (c *Call) run() {
 		req:         c.invite,
 		tx:          c.inviteTx,
 		cseq:        c.invite.CSeq().SeqNo,
-		inviteTimer: time.NewTimer(c.ua.timers.invite),
-		ringTimer:   time.NewTimer(c.trunk.ring),
+		inviteTimer: time.NewTimer(c.inviteTimeout()),
+		ringTimer:   time.NewTimer(c.ring),
 	}
 	c.inviteTx.OnRetransmission(c.onRetransmission)
 	ev := r.loop()
@@ -386,7 +397,7 @@ func (r *callRun) retryAuth(res *gosip.Response) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
-	tx, err := c.ua.client.TransactionRequest(ctx, req, prebuilt)
+	tx, err := c.ua.send(ctx, &c.trunk, req)
 	if err != nil {
 		c.log.Warn("authenticated INVITE not sent", zap.Error(err))
 		r.finish(r.failedErr(503, fmt.Errorf("sip: send INVITE: %w: %w", ErrTransport, err)))
@@ -396,7 +407,7 @@ func (r *callRun) retryAuth(res *gosip.Response) bool {
 	tx.OnRetransmission(c.onRetransmission)
 	r.req, r.tx, r.cseq = req, tx, r.cseq+1
 	r.phase = phaseCalling
-	r.inviteTimer = time.NewTimer(c.ua.timers.invite) // the ring timer runs on from the first INVITE
+	r.inviteTimer = time.NewTimer(c.inviteTimeout()) // the ring timer runs on from the first INVITE
 	return true
 }
 
@@ -417,7 +428,7 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 	r.dlg = d
 	ack := c.ua.dialogRequest(d, gosip.ACK, r.req.CSeq().SeqNo)
 	c.setAck(ack, tagOf(d.to.Params))
-	if err := c.ua.client.WriteRequest(ack.Clone(), prebuilt); err != nil {
+	if err := c.ua.write(&c.trunk, ack.Clone()); err != nil {
 		// The trunk retransmits its 2xx until an ACK gets through.
 		c.log.Warn("ACK not sent", zap.Error(err))
 	}
@@ -484,7 +495,7 @@ func (r *callRun) onRingTimeout() {
 		}
 		r.c.log.Info("ring timeout before any response; CANCEL waits for a provisional response")
 	case phaseRinging:
-		r.c.log.Info("ring timeout; cancelling", zap.Duration("ringTimeout", r.c.trunk.ring))
+		r.c.log.Info("ring timeout; cancelling", zap.Duration("ringTimeout", r.c.ring))
 		r.cause = causeRing
 		r.sendCancel()
 	}
@@ -499,7 +510,7 @@ func (r *callRun) sendCancel() {
 	r.cancelTimer = time.NewTimer(c.ua.timers.cancel)
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
-	tx, err := c.ua.client.TransactionRequest(ctx, c.ua.buildCancel(r.req), prebuilt)
+	tx, err := c.ua.send(ctx, &c.trunk, c.ua.buildCancel(r.req))
 	if err != nil {
 		// The INVITE still ends: by its final response or the cancel timer.
 		c.log.Warn("CANCEL not sent", zap.Error(err))
@@ -545,7 +556,7 @@ func (r *callRun) sendBye(outcome Event) {
 	r.cseq++
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
-	tx, err := c.ua.client.TransactionRequest(ctx, c.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq), prebuilt)
+	tx, err := c.ua.send(ctx, &c.trunk, c.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq))
 	if err != nil {
 		c.log.Warn("BYE not sent", zap.Error(err))
 		outcome.Err = fmt.Errorf("sip: send BYE: %w: %w", ErrTransport, err)
@@ -622,7 +633,7 @@ func (r *callRun) onClose() {
 func (r *callRun) bestEffort(req *gosip.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeSendTimeout)
 	defer cancel()
-	tx, err := r.c.ua.client.TransactionRequest(ctx, req, prebuilt)
+	tx, err := r.c.ua.send(ctx, &r.c.trunk, req)
 	if err != nil {
 		r.c.log.Warn("request not sent on close", zap.Stringer("method", req.Method), zap.Error(err))
 		return

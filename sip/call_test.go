@@ -136,8 +136,8 @@ func TestAnsweredThenHangup(t *testing.T) {
 }
 
 func TestTrunkHangsUp(t *testing.T) {
-	u := newTestUA(t)
 	p := newPeer(t, "udp", answer)
+	u := newTestUAWith(t, trusting(p))
 	rec := newRecorder()
 	dial(t, u, trunkFor(p), testInvite(), rec)
 	rec.answered(t)
@@ -165,8 +165,8 @@ func TestTrunkHangsUp(t *testing.T) {
 }
 
 func TestRequestsOutsideCalls(t *testing.T) {
-	u := newTestUA(t)
 	p := newPeer(t, "udp", answer)
+	u := newTestUAWith(t, trusting(p))
 	ua := gosip.Uri{Scheme: "sip", User: "hubline", Host: "127.0.0.1", Port: u.port}
 	req := func(m gosip.RequestMethod, toTag string) *gosip.Request {
 		r := gosip.NewRequest(m, ua)

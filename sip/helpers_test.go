@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -105,11 +106,21 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // when the test ends.
 func newTestUA(t *testing.T) *UA {
 	t.Helper()
-	u, err := NewUA(Options{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), UserAgent: "hubline-test"})
+	return newTestUAWith(t, Options{})
+}
+
+// newTestUAWith is newTestUA with opts (ListenAddr, Logger and UserAgent
+// are set here). The trunks' registration and keepalive start before the
+// short test timers are set: tests that need them short set them in the
+// Trunk.
+func newTestUAWith(t *testing.T, opts Options) *UA {
+	t.Helper()
+	opts.ListenAddr, opts.Logger, opts.UserAgent = "127.0.0.1:0", testLogger(t), "hubline-test"
+	u, err := NewUA(opts)
 	if err != nil {
 		t.Fatalf("NewUA: %v", err)
 	}
-	u.timers = uaTimers{invite: 2 * time.Second, cancel: 2 * time.Second, bye: 2 * time.Second}
+	u.timers.invite, u.timers.cancel, u.timers.bye = 2*time.Second, 2*time.Second, 2*time.Second
 	addSipgoLayer(u.sua.TransportLayer())
 	t.Cleanup(func() {
 		if err := u.Close(); err != nil {
@@ -117,6 +128,16 @@ func newTestUA(t *testing.T) *UA {
 		}
 	})
 	return u
+}
+
+// trusting is Options with the peers configured as trunks (no keepalive,
+// no registration): the UA takes their out-of-dialog requests.
+func trusting(ps ...*peer) Options {
+	var o Options
+	for i, p := range ps {
+		o.Trunks = append(o.Trunks, Trunk{Name: fmt.Sprintf("peer%d", i+1), Address: p.addr})
+	}
+	return o
 }
 
 // recorder collects a call's events.
@@ -214,6 +235,10 @@ type peer struct {
 	closed   chan struct{} // closed when the test ends: scripts stop
 	onInvite func(req *gosip.Request, tx gosip.ServerTransaction)
 	onBye    func(req *gosip.Request, tx gosip.ServerTransaction) // nil: 200
+	// onOptions and onRegister script OPTIONS and REGISTER; nil: 200.
+	onOptions, onRegister func(req *gosip.Request, tx gosip.ServerTransaction)
+	// tlsConfig is the server side of a "tls" peer.
+	tlsConfig *tls.Config
 	// beforeRead sees every datagram or stream chunk before sipgo parses it.
 	beforeRead func(data []byte)
 
@@ -293,6 +318,20 @@ func newPeer(t *testing.T, transport string, onInvite func(p *peer, req *gosip.R
 	srv.OnCancel(handle(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 	}))
+	srv.OnOptions(handle(func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if p.onOptions != nil {
+			p.onOptions(req, tx)
+			return
+		}
+		p.respond(req, tx, 200, "OK", nil)
+	}))
+	srv.OnRegister(handle(func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if p.onRegister != nil {
+			p.onRegister(req, tx)
+			return
+		}
+		p.respond(req, tx, 200, "OK", nil)
+	}))
 
 	var wg sync.WaitGroup
 	var closeLn func() error
@@ -313,6 +352,14 @@ func newPeer(t *testing.T, transport string, onInvite func(p *peer, req *gosip.R
 		}
 		p.addr, closeLn = ln.Addr().String(), ln.Close
 		wg.Go(func() { srv.ServeTCP(ln) })
+	case "tls":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("peer listen: %v", err)
+		}
+		tln := tls.NewListener(ln, p.tlsConfig)
+		p.addr, closeLn = ln.Addr().String(), tln.Close
+		wg.Go(func() { srv.ServeTLS(tln) })
 	}
 	// The peer's requests leave from its listener when on UDP, like a
 	// trunk's. (sipgo would otherwise open a socket of its own, which its

@@ -30,6 +30,11 @@ func (u *UA) newVia(transport string) *gosip.ViaHeader {
 	params := gosip.NewParams()
 	params.Add("branch", gosip.GenerateBranchN(16))
 	params.Add("rport", "")
+	if transport == "TLS" {
+		// RFC 5923: the trunk may send its requests to us over this
+		// connection (we do not accept TLS connections).
+		params.Add("alias", "")
+	}
 	return &gosip.ViaHeader{
 		ProtocolName:    "SIP",
 		ProtocolVersion: "2.0",
@@ -62,12 +67,15 @@ func (u *UA) route(req *gosip.Request, transport, dest string) {
 	}
 }
 
-// hostPort is the next-hop address of a SIP URI: its host and port, 5060
-// when it has none.
-func hostPort(uri gosip.Uri) string {
+// hostPort is the next-hop address of a SIP URI: its host and port, the
+// transport's default port (5060, 5061 for TLS) when it has none.
+func hostPort(uri gosip.Uri, transport string) string {
 	port := uri.Port
 	if port == 0 {
 		port = 5060
+		if transport == "TLS" {
+			port = 5061
+		}
 	}
 	return net.JoinHostPort(strings.Trim(uri.Host, "[]"), strconv.Itoa(port))
 }
@@ -83,46 +91,85 @@ func uriTransport(uri gosip.Uri, fallback string) string {
 	return fallback
 }
 
-func phoneURI(number, host string, port int) gosip.Uri {
-	return gosip.Uri{
-		Scheme:    "sip",
-		User:      number,
-		Host:      host,
-		Port:      port,
-		UriParams: gosip.HeaderParams{{K: "user", V: "phone"}},
+// phoneURI is a SIP URI for a telephone number; a global number ("+…")
+// says user=phone (RFC 3261 19.1.1), a local one (national, prefixed, an
+// account id) does not, as it has no phone-context.
+func phoneURI(user, host string, port int) gosip.Uri {
+	uri := gosip.Uri{Scheme: "sip", User: user, Host: host, Port: port}
+	if strings.HasPrefix(user, "+") {
+		uri.UriParams = gosip.HeaderParams{{K: "user", V: "phone"}}
 	}
+	return uri
 }
 
-// buildInvite is the call's first INVITE (RFC 3261 8.1.1).
-func (c *Call) buildInvite() *gosip.Request {
-	tr := c.trunk
+// anonymousFrom is the From of a call whose caller withholds their identity
+// (RFC 3323 4.1.1.3).
+const anonymousDisplay, anonymousUser, anonymousHost = "Anonymous", "anonymous", "anonymous.invalid"
+
+// buildInvite is the call's first INVITE (RFC 3261 8.1.1), in the trunk's
+// number format, caller-ID policy and codec preference, through its route
+// set.
+func (c *Call) buildInvite() (*gosip.Request, error) {
+	tr := &c.trunk
 	u := c.ua
-	req := gosip.NewRequest(gosip.INVITE, phoneURI(c.inv.To, tr.host, tr.port))
-	req.AppendHeader(u.newVia(tr.transport))
+	to, err := formatNumber(c.inv.To, tr.numbers, true)
+	if err != nil {
+		return nil, fmt.Errorf("sip: Invite.To %q for trunk %q: %w", c.inv.To, tr.name, err)
+	}
+	caller, err := formatNumber(c.inv.From, tr.numbers, false)
+	if err != nil {
+		return nil, fmt.Errorf("sip: Invite.From %q for trunk %q: %w", c.inv.From, tr.name, err)
+	}
+	sdp, err := preferCodecs(c.inv.SDP, tr.codecs)
+	if err != nil {
+		return nil, fmt.Errorf("sip: trunk %q: %w", tr.name, err)
+	}
+	dest, transport := tr.nextHop()
+	req := gosip.NewRequest(gosip.INVITE, phoneURI(to, tr.host, tr.port))
+	req.AppendHeader(u.newVia(transport))
 	mf := gosip.MaxForwardsHeader(maxForwards)
 	req.AppendHeader(&mf)
-	fromHost := tr.fromDomain
-	if fromHost == "" {
-		fromHost = tr.host
+	for _, r := range tr.routes {
+		req.AppendHeader(&gosip.RouteHeader{Address: *r.Clone()})
 	}
 	from := &gosip.FromHeader{
 		DisplayName: displayName(c.inv.FromName),
-		Address:     phoneURI(c.inv.From, fromHost, 0),
+		Address:     phoneURI(caller, tr.fromDomain, 0),
 		Params:      gosip.HeaderParams{{K: "tag", V: c.localTag}},
 	}
+	if tr.callerID.FromUser != "" {
+		from.Address = phoneURI(tr.callerID.FromUser, tr.fromDomain, 0)
+	}
+	if tr.callerID.Privacy == "id" {
+		from.DisplayName, from.Address = anonymousDisplay, gosip.Uri{Scheme: "sip", User: anonymousUser, Host: anonymousHost}
+	}
 	req.AppendHeader(from)
-	req.AppendHeader(&gosip.ToHeader{Address: phoneURI(c.inv.To, tr.host, 0)})
+	req.AppendHeader(&gosip.ToHeader{Address: phoneURI(to, tr.host, 0)})
 	callID := gosip.CallIDHeader(c.id)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: 1, MethodName: gosip.INVITE})
-	req.AppendHeader(u.contact(tr.transport))
+	req.AppendHeader(u.contact(transport))
+	if tr.callerID.AssertIdentity {
+		pai := gosip.Uri{Scheme: "sip", User: caller, Host: tr.fromDomain}
+		if strings.HasPrefix(caller, "+") {
+			pai.UriParams = gosip.HeaderParams{{K: "user", V: "phone"}}
+		}
+		v := "<" + pai.String() + ">"
+		if name := displayName(c.inv.FromName); name != "" {
+			v = `"` + name + `" ` + v
+		}
+		req.AppendHeader(gosip.NewHeader("P-Asserted-Identity", v))
+	}
+	if tr.callerID.Privacy == "id" {
+		req.AppendHeader(gosip.NewHeader("Privacy", "id"))
+	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", u.userAgent))
 	req.AppendHeader(gosip.NewHeader("Allow", allowMethods))
 	ct := gosip.ContentTypeHeader("application/sdp")
 	req.AppendHeader(&ct)
-	req.SetBody(bytes.Clone(c.inv.SDP))
-	u.route(req, tr.transport, hostPort(req.Recipient))
-	return req
+	req.SetBody(bytes.Clone(sdp))
+	u.route(req, transport, dest)
+	return req, nil
 }
 
 // retryInvite is prev again with credentials for res's challenge (RFC 3261
@@ -130,13 +177,17 @@ func (c *Call) buildInvite() *gosip.Request {
 // From tag. prev is not modified: its transaction may still be using it to
 // ACK retransmitted challenges.
 func (c *Call) retryInvite(prev *gosip.Request, res *gosip.Response, cseq uint32) (*gosip.Request, error) {
-	cred, err := digestCredentials(prev, res, c.trunk.user, c.trunk.pass)
+	ch, err := parseChallenge(res)
 	if err != nil {
 		return nil, err
 	}
 	req := prev.Clone()
+	cred, err := ch.credentials(req, c.trunk.user, c.trunk.pass, 0)
+	if err != nil {
+		return nil, err
+	}
 	req.RemoveHeader("Via")
-	req.PrependHeader(c.ua.newVia(c.trunk.transport))
+	req.PrependHeader(c.ua.newVia(prev.Transport()))
 	req.CSeq().SeqNo = cseq
 	req.RemoveHeader("Authorization")
 	req.RemoveHeader("Proxy-Authorization")
@@ -144,9 +195,16 @@ func (c *Call) retryInvite(prev *gosip.Request, res *gosip.Response, cseq uint32
 	return req, nil
 }
 
-// digestCredentials answers the first digest challenge of res (401
+// challenge is a digest challenge (RFC 3261 22.4) we can answer, and the
+// header the answer goes in.
+type challenge struct {
+	chal    *digest.Challenge
+	credHdr string // Authorization or Proxy-Authorization
+}
+
+// parseChallenge takes the first digest challenge of res (401
 // WWW-Authenticate or 407 Proxy-Authenticate) that we can compute.
-func digestCredentials(req *gosip.Request, res *gosip.Response, user, pass string) (gosip.Header, error) {
+func parseChallenge(res *gosip.Response) (*challenge, error) {
 	challengeHdr, credHdr := "WWW-Authenticate", "Authorization"
 	if res.StatusCode == gosip.StatusProxyAuthRequired {
 		challengeHdr, credHdr = "Proxy-Authenticate", "Proxy-Authorization"
@@ -167,21 +225,28 @@ func digestCredentials(req *gosip.Request, res *gosip.Response, user, pass strin
 			errs = append(errs, fmt.Errorf("algorithm %q, qop %q not supported", chal.Algorithm, chal.QOP))
 			continue
 		}
-		body := req.Body()
-		cred, err := digest.Digest(chal, digest.Options{
-			Method:   string(req.Method),
-			URI:      req.Recipient.String(),
-			Username: user,
-			Password: pass,
-			GetBody:  func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		return gosip.NewHeader(credHdr, cred.String()), nil
+		return &challenge{chal: chal, credHdr: credHdr}, nil
 	}
 	return nil, fmt.Errorf("sip: no usable digest challenge in %d: %w", res.StatusCode, errors.Join(errs...))
+}
+
+// credentials answers the challenge for req (its method, Request-URI and
+// body). count is the nonce count when a challenge is used again (0 the
+// first time).
+func (ch *challenge) credentials(req *gosip.Request, user, pass string, count int) (gosip.Header, error) {
+	body := req.Body()
+	cred, err := digest.Digest(ch.chal, digest.Options{
+		Method:   string(req.Method),
+		URI:      req.Recipient.String(),
+		Username: user,
+		Password: pass,
+		Count:    count,
+		GetBody:  func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sip: digest: %w", err)
+	}
+	return gosip.NewHeader(ch.credHdr, cred.String()), nil
 }
 
 // buildCancel cancels inv (RFC 3261 9.1): same Request-URI, Call-ID, From,
@@ -277,7 +342,7 @@ func (u *UA) dialogRequest(d *dialog, method gosip.RequestMethod, cseq uint32) *
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	req.AppendHeader(gosip.NewHeader("User-Agent", u.userAgent))
 	req.SetBody(nil)
-	u.route(req, transport, hostPort(next))
+	u.route(req, transport, hostPort(next, transport))
 	return req
 }
 

@@ -138,3 +138,49 @@ func parseReason(err error) string {
 	}
 	return err.Error()
 }
+
+// formatNumber writes the E.164 number n in the form f asks for, as a SIP
+// URI user part. called adds f.DialPrefix (the called number only). f has
+// been checked by checkNumberFormat.
+func formatNumber(n string, f NumberFormat, called bool) (string, error) {
+	var out string
+	switch f.Style {
+	case "", "e164":
+		out = n
+	case "e164-noplus":
+		out = strings.TrimPrefix(n, "+")
+	case "national":
+		num, err := phonenumbers.Parse(n, "")
+		if err != nil {
+			return "", invalidNumber(parseReason(err))
+		}
+		var s string
+		if int(num.GetCountryCode()) == phonenumbers.GetCountryCodeForRegion(f.Region) {
+			s = phonenumbers.Format(num, phonenumbers.NATIONAL)
+		} else {
+			s = phonenumbers.FormatOutOfCountryCallingNumber(num, f.Region)
+		}
+		out = digitsOnly(s)
+		if out == "" || out == "+" {
+			return "", invalidNumber("cannot be written in the national format")
+		}
+	default:
+		return "", fmt.Errorf("sip: number style %q", f.Style)
+	}
+	if called {
+		out = f.DialPrefix + out
+	}
+	// '#' is not allowed unescaped in a URI user part (RFC 3261 25.1).
+	return strings.ReplaceAll(out, "#", "%23"), nil
+}
+
+// digitsOnly keeps the digits of s, and a leading '+'.
+func digitsOnly(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= '0' && r <= '9' || (r == '+' && i == 0) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

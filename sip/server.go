@@ -11,8 +11,10 @@ import (
 // The UA's answers to the requests that reach it, and to responses no
 // transaction wants. sipgo calls each from a goroutine of its own.
 
-// handleInvite refuses inbound calls (480) and re-INVITEs (488: the session
-// stays as it was, RFC 3261 14.2; hold and codec changes are not supported).
+// handleInvite refuses re-INVITEs (488: the session stays as it was, RFC
+// 3261 14.2; hold and codec changes are not supported) and hands inbound
+// INVITEs from trunks to Options.OnInvite (480 without one). Unknown
+// sources get the source policy.
 func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if toTag(req) != "" {
 		if c := u.lookup(req); c != nil {
@@ -20,12 +22,31 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
-		u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		u.noDialog(req, tx)
 		return
 	}
-	u.log.Info("inbound INVITE refused: inbound calls are not supported",
-		zap.String("sipCallId", callIDOf(req)), zap.String("from", fromURI(req)))
-	u.respond(req, tx, gosip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+	ts := u.trunkOf(req)
+	if ts == nil {
+		u.refuse(req, tx, u.unknown)
+		return
+	}
+	if u.onInvite == nil {
+		u.log.Info("inbound INVITE refused: inbound calls are not routed yet", zap.String("trunk", ts.conf.name),
+			zap.String("sipCallId", callIDOf(req)), zap.String("from", fromURI(req)))
+		u.respond(req, tx, gosip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+		return
+	}
+	u.onInvite(u.newInbound(ts, req, tx))
+}
+
+// noDialog answers an in-dialog request that matches no dialog: 481 to a
+// trunk, the source policy to anyone else.
+func (u *UA) noDialog(req *gosip.Request, tx gosip.ServerTransaction) {
+	if u.trunkOf(req) == nil {
+		u.refuse(req, tx, u.unknown)
+		return
+	}
+	u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
 // handleBye answers a BYE for one of our calls with 200 and tells the call;
@@ -43,7 +64,7 @@ func (u *UA) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
 	if c == nil {
 		u.log.Info("BYE for an unknown dialog", zap.String("sipCallId", callIDOf(req)),
 			zap.String("toTag", toTag(req)), zap.String("fromTag", fromTag(req)))
-		u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		u.noDialog(req, tx)
 		return
 	}
 	u.respond(req, tx, gosip.StatusOK, "OK")
@@ -53,16 +74,25 @@ func (u *UA) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
 // handleCancel answers a CANCEL that matches no INVITE transaction: sipgo
 // answers those that match.
 func (u *UA) handleCancel(req *gosip.Request, tx gosip.ServerTransaction) {
-	u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	u.noDialog(req, tx)
 }
 
-// handleOptions answers keepalive pings from trunks.
+// handleOptions answers keepalive pings from trunks, and from elsewhere as
+// Options.UnknownSourceOptions says.
 func (u *UA) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
+	if u.unknownOpt != Answer && u.trunkOf(req) == nil {
+		u.refuse(req, tx, u.unknownOpt)
+		return
+	}
 	u.respond(req, tx, gosip.StatusOK, "OK", gosip.NewHeader("Accept", "application/sdp"))
 }
 
 // handleOther refuses every other method.
 func (u *UA) handleOther(req *gosip.Request, tx gosip.ServerTransaction) {
+	if u.trunkOf(req) == nil {
+		u.refuse(req, tx, u.unknown)
+		return
+	}
 	u.log.Debug("method not allowed", zap.Stringer("method", req.Method), zap.String("sipCallId", callIDOf(req)))
 	u.respond(req, tx, gosip.StatusMethodNotAllowed, "Method Not Allowed")
 }
@@ -132,7 +162,7 @@ func (u *UA) ackAndBye(res *gosip.Response) {
 		return
 	}
 	seq := res.CSeq().SeqNo
-	if err := u.client.WriteRequest(u.dialogRequest(d, gosip.ACK, seq), prebuilt); err != nil {
+	if err := u.write(nil, u.dialogRequest(d, gosip.ACK, seq)); err != nil {
 		log.Warn("ACK not sent", zap.Error(err))
 	}
 	if !u.markUnwanted(d.callID + "\x00" + tagOf(d.to.Params)) {
@@ -143,7 +173,7 @@ func (u *UA) ackAndBye(res *gosip.Response) {
 	u.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 		defer cancel()
-		tx, err := u.client.TransactionRequest(ctx, bye, prebuilt)
+		tx, err := u.send(ctx, nil, bye)
 		if err != nil {
 			log.Warn("BYE not sent", zap.Error(err))
 			return

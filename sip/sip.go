@@ -1,12 +1,16 @@
 // Package sip is hubline's trunk side: a sipgo user agent that places calls on
-// SIP trunks, answers the dialog requests that belong to them (BYE), and
-// normalises phone numbers to E.164.
+// SIP trunks (with failover between them), registers with the trunks that
+// need it, probes them with OPTIONS, answers the dialog requests that belong
+// to its calls (BYE), refuses out-of-dialog requests from addresses that are
+// no trunk's, and normalises phone numbers to E.164.
 //
 // Imported by cti and cmd only. It imports neither media nor cti: SDP crosses
 // the package boundary as bytes.
 package sip
 
 import (
+	"crypto/tls"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,21 +27,164 @@ type Options struct {
 	UserAgent string
 	// Logger receives the package's logs. Nil: no logs.
 	Logger *zap.Logger
+
+	// Trunks are the configured trunks, in order of preference: DialTrunks
+	// tries them in this order; the UA registers those with
+	// Register.Enabled, probes those with Keepalive.Interval, and takes
+	// out-of-dialog requests only from their addresses. NewUA checks them.
+	Trunks []Trunk
+	// UnknownSources is what happens to an out-of-dialog request (INVITE,
+	// MESSAGE, a BYE or CANCEL for nothing we know …) from an address no
+	// trunk has: Reject (403) or Drop (no response). Empty: Reject.
+	UnknownSources SourcePolicy
+	// UnknownSourceOptions is the same for OPTIONS, which may also be
+	// answered (Answer: 200). Empty: UnknownSources.
+	UnknownSourceOptions SourcePolicy
+	// OnInvite takes inbound INVITEs from trunks' addresses; it must answer
+	// them. Nil: every inbound INVITE gets 480 (inbound calls are not
+	// routed yet).
+	OnInvite func(*InboundInvite)
 }
 
-// Trunk is one SIP trunk calls are placed on.
+// SourcePolicy says how the UA treats a request from an address that is no
+// configured trunk's.
+type SourcePolicy string
+
+const (
+	// Reject answers 403 Forbidden.
+	Reject SourcePolicy = "reject"
+	// Drop sends nothing back: a scanner cannot tell the UA is there.
+	Drop SourcePolicy = "drop"
+	// Answer treats the request as if a trunk had sent it (OPTIONS only).
+	Answer SourcePolicy = "answer"
+)
+
+// Trunk is one SIP trunk calls are placed on: where it is, how to reach it,
+// and what it expects. The zero value of each field is documented; only
+// Address is required. Options.Trunks configures the UA's trunks; Dial takes
+// one directly.
 type Trunk struct {
+	// Name identifies the trunk in logs, events and status. Options.Trunks
+	// needs unique, non-empty names.
 	Name string
-	// Address is the trunk's "host:port" (port defaults to 5060).
+	// Address is the trunk's "host:port"; the port defaults to 5060 (5061
+	// for TLS). A host name is resolved when a request is sent (A/AAAA, then
+	// SRV).
 	Address string
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls".
 	Transport string
-	// Username and Password answer 401/407 digest challenges. Empty: none.
+	// TLS configures TLS trunks: RootCAs (nil: the system's), ServerName (the
+	// name the certificate must carry and the SNI; empty: the host of
+	// Address), client Certificates for mutual TLS. Nil: those defaults.
+	// Connections are opened by the UA, one per trunk address, and reused;
+	// the trunk must send its in-dialog requests over them (the UA does not
+	// accept TLS connections).
+	TLS *tls.Config
+	// Route is the pre-loaded route set (RFC 3261 8.1.2): SIP URIs of
+	// outbound proxies, first hop first, each a loose router (";lr" is
+	// added when missing). Out-of-dialog requests (INVITE, REGISTER,
+	// OPTIONS) go to the first with Route headers; in-dialog requests follow
+	// the dialog's Record-Route. Empty: requests go to Address.
+	Route []string
+	// Username and Password answer 401/407 digest challenges (INVITE and
+	// REGISTER). Empty: none.
 	Username, Password string
-	// FromDomain is the host of the From URI. Empty: the trunk host.
+	// FromDomain is the host of the From (and P-Asserted-Identity and
+	// registration AOR) URIs. Empty: the trunk host.
 	FromDomain string
-	// RingTimeout cancels an unanswered INVITE after this long. Zero: 60s.
+	// CallerID is how the caller's number is presented. Zero: in From only.
+	CallerID CallerID
+	// Numbers is the form of numbers in URIs. Zero: E.164 with '+'.
+	Numbers NumberFormat
+	// Codecs is the order of preference of the offer's audio codecs ("PCMU",
+	// "PCMA"): listed codecs come first in that order, unlisted ones are
+	// removed from the offer (telephone-event and CN stay). Empty: the offer
+	// as the media side made it.
+	Codecs []string
+	// DIDs are the E.164 numbers the trunk delivers to us (inbound routing
+	// uses them; InboundInvite.DID). Empty: none.
+	DIDs []string
+	// MaxCalls caps the trunk's concurrent outbound calls; DialTrunks moves
+	// on to the next trunk when it is full. Zero: no cap.
+	MaxCalls int
+	// RingTimeout cancels an unanswered INVITE after this long; across
+	// failover it bounds the whole call. Zero: 60s.
 	RingTimeout time.Duration
+	// InviteTimeout gives up an INVITE that got no response at all (not even
+	// 100 Trying) after this long, which DialTrunks treats as a trunk
+	// failure. Zero: 64*T1 (32s).
+	InviteTimeout time.Duration
+	// Register makes the UA register with the trunk. Zero: no registration.
+	Register Registration
+	// Keepalive makes the UA probe the trunk with OPTIONS. Zero: no probing;
+	// the trunk always counts as up.
+	Keepalive Keepalive
+	// InboundAllow are networks besides the trunk's resolved addresses (its
+	// host, its Route hosts, its registrar) that may send it out-of-dialog
+	// requests. Empty: none.
+	InboundAllow []netip.Prefix
+}
+
+// CallerID is a trunk's caller-ID policy.
+type CallerID struct {
+	// FromUser replaces the caller's number as the user part of From (an
+	// account id some trunks want there). Empty: the caller's number.
+	FromUser string
+	// AssertIdentity adds P-Asserted-Identity with the caller's number
+	// (RFC 3325), for trunks that take the caller ID from it.
+	AssertIdentity bool
+	// Privacy "id" asks the trunk to withhold the caller's number from the
+	// callee (RFC 3325 "Privacy: id"): P-Asserted-Identity still carries it
+	// and From becomes anonymous (RFC 3323). Empty or "none": no Privacy.
+	Privacy string
+}
+
+// NumberFormat is the form of phone numbers a trunk expects in the user
+// part of Request-URI, To, From and P-Asserted-Identity.
+type NumberFormat struct {
+	// Style is "e164" (default: "+14155550199"), "e164-noplus"
+	// ("14155550199") or "national": as dialled in Region ("4155550199"
+	// for a US number from US, "02079460000" for a GB number from GB, and
+	// other countries with Region's international prefix, "0014155550199"
+	// from GB).
+	Style string
+	// Region is an ISO 3166 alpha-2 code; required for "national".
+	Region string
+	// DialPrefix goes in front of the called number only (a dial prefix
+	// such as "9", or a carrier's tech prefix "1234#"): digits, '*', '#'.
+	DialPrefix string
+}
+
+// Registration configures REGISTER for a trunk.
+type Registration struct {
+	// Enabled registers the UA with the trunk (digest credentials from
+	// Username and Password), refreshes before the granted expiry,
+	// re-registers with exponential back-off after failures, and
+	// unregisters on Close.
+	Enabled bool
+	// Expires is the registration lifetime asked for. Zero: 3600s.
+	Expires time.Duration
+	// Registrar is the registrar's "host:port" when it is not Address. The
+	// AOR is Username@FromDomain (or the trunk host).
+	Registrar string
+	// RetryMin and RetryMax bound the back-off after a failed REGISTER: the
+	// delay doubles from RetryMin up to RetryMax. Zero: 2s and 5m.
+	RetryMin, RetryMax time.Duration
+}
+
+// Keepalive configures OPTIONS probing of a trunk.
+type Keepalive struct {
+	// Interval between probes. Zero: no probing.
+	Interval time.Duration
+	// Timeout is how long a probe waits for a response. Zero: the shorter of
+	// Interval and 5s.
+	Timeout time.Duration
+	// DownAfter consecutive failed probes mark the trunk down (one answered
+	// probe marks it up again). A failed probe is no response, a transport
+	// error, 408, a 5xx or 6xx; any other response means the trunk is
+	// there.
+	// Zero: 2.
+	DownAfter int
 }
 
 // Invite is one outbound call.
@@ -99,4 +246,7 @@ type Event struct {
 	// Canceled: we sent CANCEL (Hangup before answer). RingTimeout: the ring timeout fired.
 	Canceled, RingTimeout bool
 	Err                   error
+	// Trunk is the Name of the trunk the event comes from (with DialTrunks,
+	// the one the current attempt is on).
+	Trunk string
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -16,13 +17,18 @@ import (
 )
 
 // UA is hubline's SIP user agent: one sipgo UA, client and server, listening
-// on one UDP and one TCP socket (same host and port).
+// on one UDP and one TCP socket (same host and port), and opening TLS
+// connections to TLS trunks.
 //
-// It places outbound calls (Dial) and answers the requests that reach it:
-// BYE for its calls (200; 481 for unknown dialogs), OPTIONS (200), ACK
-// (absorbed), CANCEL without a transaction (481), inbound INVITE (480: inbound
-// calls are not supported yet; an in-dialog re-INVITE gets 488, which leaves
-// the session as it was, RFC 3261 14.2), anything else 405.
+// It places outbound calls (Dial on one trunk, DialTrunks on the configured
+// trunks with failover), registers with and probes its configured trunks,
+// and answers the requests that reach it. Out-of-dialog requests from
+// addresses that are no configured trunk's get Options.UnknownSources (403,
+// or nothing). From trunks: BYE for its calls (200; 481 for unknown
+// dialogs), OPTIONS (200), ACK (absorbed), CANCEL without a transaction
+// (481), inbound INVITE (Options.OnInvite, else 480; an in-dialog re-INVITE
+// gets 488, which leaves the session as it was, RFC 3261 14.2), anything
+// else 405.
 type UA struct {
 	// Set by NewUA, read-only afterwards.
 	log        *zap.Logger
@@ -35,10 +41,24 @@ type UA struct {
 	client     *sipgo.Client
 	udpConn    net.PacketConn
 	tcpLn      net.Listener
+	tlsHandoff *handoff // TLS connections the UA opened, handed to sipgo
 	timers     uaTimers
+	trunks     []*trunkState // Options.Trunks, in order
+	unknown    SourcePolicy  // for out-of-dialog requests from unknown sources
+	unknownOpt SourcePolicy  // the same for OPTIONS
+	onInvite   func(*InboundInvite)
+	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
-	closing   chan struct{} // closed by Close: live calls abort
+	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
+
+	tlsMu    sync.Mutex             // guards tlsDials
+	tlsDials map[string]*sync.Mutex // by address: serialises TLS dials
+
+	closing   chan struct{} // closed by Close: live calls abort, registrations end
+	closeCtx  context.Context
+	cancelCtx context.CancelFunc // cancels closeCtx, with closing
 	serveWG   sync.WaitGroup
+	bgWG      sync.WaitGroup // registration, keepalive and resolver goroutines
 	closeOnce sync.Once
 	closeErr  error
 
@@ -55,6 +75,10 @@ type uaTimers struct {
 	invite time.Duration // no response at all to an INVITE (Timer B, 64*T1)
 	cancel time.Duration // no final response after CANCEL (64*T1, RFC 3261 9.1)
 	bye    time.Duration // no final response to our BYE
+	// register: no final response to a REGISTER; unregister bounds the
+	// unregistering on Close.
+	register, unregister time.Duration
+	resolve              time.Duration // how often trunks' host names are resolved again
 }
 
 func defaultTimers() uaTimers {
@@ -63,7 +87,10 @@ func defaultTimers() uaTimers {
 		cancel: 64 * gosip.T1,
 		// Shorter than Timer F (64*T1): the call is over for the user once
 		// BYE is sent; 16*T1 still leaves room for four retransmissions.
-		bye: 16 * gosip.T1,
+		bye:        16 * gosip.T1,
+		register:   16 * gosip.T1,
+		unregister: 4 * gosip.T1,
+		resolve:    5 * time.Minute,
 	}
 }
 
@@ -74,9 +101,18 @@ const (
 	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 )
 
-// NewUA starts listening on opts.ListenAddr (UDP and TCP, same port; port 0
-// picks a free one).
+// NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
+// TCP, same port; port 0 picks a free one), and starts registering with and
+// probing the trunks.
 func NewUA(opts Options) (*UA, error) {
+	confs, err := parseTrunks(opts.Trunks)
+	if err != nil {
+		return nil, err
+	}
+	unknown, unknownOpt, err := sourcePolicies(opts.UnknownSources, opts.UnknownSourceOptions)
+	if err != nil {
+		return nil, err
+	}
 	listen := opts.ListenAddr
 	if listen == "" {
 		listen = defaultListenAddr
@@ -117,15 +153,25 @@ func NewUA(opts Options) (*UA, error) {
 		udpConn:    udpConn,
 		tcpLn:      tcpLn,
 		timers:     defaultTimers(),
+		unknown:    unknown,
+		unknownOpt: unknownOpt,
+		onInvite:   opts.OnInvite,
+		instance:   gosip.GenerateTagN(10),
+		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
 		calls:      make(map[string]*Call),
 		unwanted:   make(map[string]time.Time),
 	}
 
 	sl := slogLogger(log)
+	u.closeCtx, u.cancelCtx = context.WithCancel(context.Background())
+	for _, tc := range confs {
+		u.trunks = append(u.trunks, newTrunkState(tc, log))
+	}
 	u.sua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(userAgent),
 		sipgo.WithUserAgentHostname(public),
+		sipgo.WithUserAgenTLSConfig(sipgoTLSConfig()),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			gosip.WithTransactionLayerLogger(sl),
 			gosip.WithTransactionLayerUnhandledResponseHandler(u.handleStrayResponse),
@@ -168,7 +214,8 @@ func NewUA(opts Options) (*UA, error) {
 		PacketAddr: laddr.String(),
 		Listener:   true,
 	})
-	u.serveWG.Add(2)
+	u.tlsHandoff = newHandoff(tcpLn.Addr())
+	u.serveWG.Add(3)
 	go func() {
 		defer u.serveWG.Done()
 		u.srv.ServeUDP(udpConn)
@@ -177,8 +224,34 @@ func NewUA(opts Options) (*UA, error) {
 		defer u.serveWG.Done()
 		u.srv.ServeTCP(tcpLn)
 	}()
+	go func() {
+		defer u.serveWG.Done()
+		u.srv.ServeTLS(u.tlsHandoff)
+	}()
 	log.Info("sip user agent listening", zap.String("addr", laddr.String()), zap.String("publicHost", public))
+	u.startTrunks()
 	return u, nil
+}
+
+// parseTrunks checks the configured trunks: each valid, names unique.
+func parseTrunks(trunks []Trunk) ([]trunkConf, error) {
+	var confs []trunkConf
+	names := map[string]bool{}
+	for i, t := range trunks {
+		if t.Name == "" {
+			return nil, fmt.Errorf("sip: trunk %d has no name", i+1)
+		}
+		if names[t.Name] {
+			return nil, fmt.Errorf("sip: trunk %q configured twice", t.Name)
+		}
+		names[t.Name] = true
+		tc, err := parseTrunk(t)
+		if err != nil {
+			return nil, err
+		}
+		confs = append(confs, tc)
+	}
+	return confs, nil
 }
 
 // listenUDPAndTCP binds UDP on addr and TCP on the same host and port. With
@@ -212,15 +285,20 @@ func (u *UA) Addr() string { return u.udpConn.LocalAddr().String() }
 // Close stops listening. Calls should be hung up first: Close cuts short the
 // ones still live (a best-effort CANCEL or BYE, then a terminal event with
 // Err wrapping ErrClosed) and waits for their goroutines, which includes
-// waiting for their onEvent callbacks to return. Idempotent.
+// waiting for their onEvent callbacks to return. It then unregisters from
+// the trunks it registered with (REGISTER with Expires: 0, bounded by a few
+// seconds) and stops probing them. Idempotent.
 func (u *UA) Close() error {
 	u.closeOnce.Do(func() {
 		u.mu.Lock()
 		u.closed = true
 		u.mu.Unlock()
 		close(u.closing)
+		u.cancelCtx()
 		u.callWG.Wait()
+		u.bgWG.Wait() // registrations end with an unregister
 
+		u.tlsHandoff.Close()
 		err := errors.Join(ignoreClosed(u.udpConn.Close()), ignoreClosed(u.tcpLn.Close()))
 		u.serveWG.Wait()
 		err = errors.Join(err, ignoreClosed(u.sua.Close()))
@@ -260,24 +338,60 @@ func (u *UA) Dial(ctx context.Context, trunk Trunk, inv Invite, onEvent func(Eve
 	if err := validateInvite(inv); err != nil {
 		return nil, err
 	}
-	c := u.newCall(tr, inv, onEvent)
+	return u.dial(ctx, &tr, inv, onEvent, tr.ring)
+}
+
+// dial places one INVITE on tr with the ring timeout ring; see Dial.
+func (u *UA) dial(ctx context.Context, tr *trunkConf, inv Invite, onEvent func(Event), ring time.Duration) (*Call, error) {
+	c := u.newCall(*tr, inv, onEvent, ring)
+	invite, err := c.buildInvite()
+	if err != nil {
+		return nil, err
+	}
+	c.invite = invite
 	if err := u.register(c); err != nil {
 		return nil, err
 	}
-	c.invite = c.buildInvite()
-	tx, err := u.client.TransactionRequest(ctx, c.invite, prebuilt)
+	tx, err := u.send(ctx, &c.trunk, c.invite)
 	if err != nil {
 		u.unregister(c)
 		c.goroutinesDone()
+		if errors.Is(err, ErrTransport) || errors.Is(err, ErrClosed) {
+			return nil, fmt.Errorf("sip: send INVITE: %w", err)
+		}
 		return nil, fmt.Errorf("sip: send INVITE: %w: %w", ErrTransport, err)
 	}
 	c.inviteTx = tx
-	c.log.Debug("INVITE sent", zap.String("to", inv.To), zap.String("trunk", tr.addr()))
+	c.log.Debug("INVITE sent", zap.String("to", inv.To), zap.String("addr", tr.addr()))
 	go c.run()
 	if c.onEvent != nil {
 		go c.deliver()
 	}
 	return c, nil
+}
+
+// send starts a client transaction for req, which this package built in
+// full. To a TLS destination it first makes sure there is a connection
+// verified with tc's TLS settings (nil tc: only an existing one is used).
+func (u *UA) send(ctx context.Context, tc *trunkConf, req *gosip.Request) (gosip.ClientTransaction, error) {
+	if req.Transport() == "TLS" {
+		if err := u.tlsConnect(ctx, tc, req); err != nil {
+			return nil, err
+		}
+	}
+	return u.client.TransactionRequest(ctx, req, prebuilt)
+}
+
+// write sends req (an ACK) outside any transaction, like send.
+func (u *UA) write(tc *trunkConf, req *gosip.Request) error {
+	if req.Transport() == "TLS" {
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		defer cancel()
+		if err := u.tlsConnect(ctx, tc, req); err != nil {
+			return err
+		}
+	}
+	return u.client.WriteRequest(req, prebuilt)
 }
 
 // prebuilt is the sipgo request option for requests this package builds in
@@ -328,68 +442,6 @@ func (u *UA) lookup(req *gosip.Request) *Call {
 		return nil
 	}
 	return c
-}
-
-// trunkConf is a validated Trunk.
-type trunkConf struct {
-	name       string
-	host       string
-	port       int    // 0: the transport's default
-	transport  string // "UDP" or "TCP"
-	user, pass string
-	fromDomain string
-	ring       time.Duration
-}
-
-func (t trunkConf) addr() string {
-	if t.port == 0 {
-		return t.host
-	}
-	return net.JoinHostPort(t.host, strconv.Itoa(t.port))
-}
-
-func parseTrunk(t Trunk) (trunkConf, error) {
-	tc := trunkConf{
-		name:       t.Name,
-		user:       t.Username,
-		pass:       t.Password,
-		fromDomain: t.FromDomain,
-		ring:       t.RingTimeout,
-	}
-	addr := strings.TrimSpace(t.Address)
-	if addr == "" {
-		return tc, fmt.Errorf("sip: trunk %q: no address", t.Name)
-	}
-	if h, p, err := net.SplitHostPort(addr); err == nil {
-		port, err := strconv.Atoi(p)
-		if err != nil || port <= 0 || port > 65535 {
-			return tc, fmt.Errorf("sip: trunk %q: bad port in %q", t.Name, addr)
-		}
-		tc.host, tc.port = h, port
-	} else {
-		tc.host = strings.Trim(addr, "[]")
-	}
-	if tc.host == "" || strings.ContainsAny(tc.host, " ;@<>\"") {
-		return tc, fmt.Errorf("sip: trunk %q: bad host in %q", t.Name, addr)
-	}
-	switch strings.ToLower(t.Transport) {
-	case "", "udp":
-		tc.transport = "UDP"
-	case "tcp":
-		tc.transport = "TCP"
-	default:
-		return tc, fmt.Errorf("sip: trunk %q: transport %q is not supported (udp or tcp)", t.Name, t.Transport)
-	}
-	if strings.ContainsAny(tc.fromDomain, " ;@<>\"") {
-		return tc, fmt.Errorf("sip: trunk %q: bad FromDomain %q", t.Name, t.FromDomain)
-	}
-	switch {
-	case tc.ring < 0:
-		return tc, fmt.Errorf("sip: trunk %q: negative RingTimeout", t.Name)
-	case tc.ring == 0:
-		tc.ring = defaultRingTimeout
-	}
-	return tc, nil
 }
 
 func validateInvite(inv Invite) error {

@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hubline/hubline/sip"
 )
 
 // Config is the gateway's YAML configuration. configs/example.yaml documents
@@ -25,7 +30,8 @@ type Config struct {
 	Auth            AuthConfig    `yaml:"auth"`
 	Calls           CallsConfig   `yaml:"calls"`
 	SIP             SIPConfig     `yaml:"sip"`
-	Trunk           TrunkConfig   `yaml:"trunk"`
+	Trunks          []TrunkConfig `yaml:"trunks"` // in order of preference (failover order)
+	Trunk           TrunkConfig   `yaml:"trunk"`  // shorthand for trunks: [one]; validate moves it there
 	DemoTrunk       DemoConfig    `yaml:"demoTrunk"`
 	Media           MediaConfig   `yaml:"media"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
@@ -74,17 +80,65 @@ type SIPConfig struct {
 	Listen     string `yaml:"listen"`
 	PublicHost string `yaml:"publicHost"`
 	UserAgent  string `yaml:"userAgent"`
+	// UnknownSources: out-of-dialog requests from addresses that are no
+	// trunk's are rejected (403) or dropped. Default: reject.
+	UnknownSources string `yaml:"unknownSources"`
+	// UnknownSourceOptions: the same for OPTIONS, which may also be answered.
+	// Default: as unknownSources.
+	UnknownSourceOptions string `yaml:"unknownSourceOptions"`
 }
 
+// TrunkConfig is one SIP trunk; configs/example.yaml documents each field.
 type TrunkConfig struct {
-	Name      string `yaml:"name"`
-	Address   string `yaml:"address"`
-	Transport string `yaml:"transport"`
-	Username  string `yaml:"username"`
+	Name      string         `yaml:"name"`
+	Address   string         `yaml:"address"`
+	Transport string         `yaml:"transport"` // udp | tcp | tls
+	TLS       TrunkTLSConfig `yaml:"tls"`
+	// OutboundProxy is a loose-routing proxy every out-of-dialog request
+	// goes through (host:port or SIP URI); shorthand for a one-entry Route.
+	OutboundProxy string   `yaml:"outboundProxy"`
+	Route         []string `yaml:"route"`
+	Username      string   `yaml:"username"`
 	// PasswordEnv names the environment variable holding the trunk password,
 	// so no secret sits in the file.
-	PasswordEnv string `yaml:"passwordEnv"`
-	FromDomain  string `yaml:"fromDomain"`
+	PasswordEnv   string          `yaml:"passwordEnv"`
+	FromDomain    string          `yaml:"fromDomain"`
+	CallerID      CallerIDConfig  `yaml:"callerID"`
+	NumberFormat  string          `yaml:"numberFormat"` // e164 | e164-noplus | national
+	NumberRegion  string          `yaml:"numberRegion"`
+	DialPrefix    string          `yaml:"dialPrefix"`
+	Codecs        []string        `yaml:"codecs"`
+	DIDs          []string        `yaml:"dids"`
+	MaxCalls      int             `yaml:"maxCalls"`
+	InviteTimeout time.Duration   `yaml:"inviteTimeout"`
+	Register      RegisterConfig  `yaml:"register"`
+	Keepalive     KeepaliveConfig `yaml:"keepalive"`
+	InboundAllow  []string        `yaml:"inboundAllow"`
+}
+
+type TrunkTLSConfig struct {
+	CAFile     string `yaml:"caFile"` // PEM bundle; default: the system's roots
+	ServerName string `yaml:"serverName"`
+	CertFile   string `yaml:"certFile"` // client certificate (mutual TLS)
+	KeyFile    string `yaml:"keyFile"`
+}
+
+type CallerIDConfig struct {
+	FromUser       string `yaml:"fromUser"`
+	AssertIdentity bool   `yaml:"assertIdentity"`
+	Privacy        string `yaml:"privacy"` // none | id
+}
+
+type RegisterConfig struct {
+	Enabled   bool          `yaml:"enabled"`
+	Expires   time.Duration `yaml:"expires"`
+	Registrar string        `yaml:"registrar"`
+}
+
+type KeepaliveConfig struct {
+	Interval  time.Duration `yaml:"interval"`
+	Timeout   time.Duration `yaml:"timeout"`
+	DownAfter int           `yaml:"downAfter"`
 }
 
 type DemoConfig struct {
@@ -175,14 +229,17 @@ func (c *Config) validate() error {
 			c.DemoTrunk.Listen = "127.0.0.1:5070"
 		}
 	}
-	// With the demo trunk and no trunk of its own, the gateway calls the
-	// demo trunk at the address it binds (main fills it in).
-	if c.Trunk.Address == "" && !c.DemoTrunk.Enabled {
-		bad("trunk.address is required (or enable demoTrunk in development)")
+	switch c.SIP.UnknownSources {
+	case "", "reject", "drop":
+	default:
+		bad("sip.unknownSources %q: want reject or drop", c.SIP.UnknownSources)
 	}
-	if c.Trunk.Transport != "" && c.Trunk.Transport != "udp" && c.Trunk.Transport != "tcp" {
-		bad("trunk.transport %q: want udp or tcp", c.Trunk.Transport)
+	switch c.SIP.UnknownSourceOptions {
+	case "", "answer", "reject", "drop":
+	default:
+		bad("sip.unknownSourceOptions %q: want answer, reject or drop", c.SIP.UnknownSourceOptions)
 	}
+	c.validateTrunks(bad)
 	for _, ip := range []struct{ name, v string }{{"media.publicIP", c.Media.PublicIP}, {"media.bindIP", c.Media.BindIP}} {
 		if ip.v != "" {
 			if _, err := netip.ParseAddr(ip.v); err != nil {
@@ -215,6 +272,134 @@ func (c *Config) validate() error {
 		c.ShutdownTimeout = 15 * time.Second
 	}
 	return errors.Join(errs...)
+}
+
+// validateTrunks moves the trunk: shorthand into Trunks and checks every
+// trunk. With the demo trunk and no trunk of its own, the gateway calls the
+// demo trunk at the address it binds (main fills it in).
+func (c *Config) validateTrunks(bad func(string, ...any)) {
+	shorthand := !reflect.ValueOf(c.Trunk).IsZero()
+	switch {
+	case shorthand && len(c.Trunks) > 0:
+		bad("trunk and trunks: use one of them (trunk is shorthand for a list of one)")
+	case shorthand:
+		c.Trunks = []TrunkConfig{c.Trunk}
+	}
+	if len(c.Trunks) == 0 && !c.DemoTrunk.Enabled {
+		bad("trunks: at least one trunk is needed (trunk.address is required with the single-trunk form), or enable demoTrunk in development")
+	}
+	names := map[string]bool{}
+	for i := range c.Trunks {
+		t := &c.Trunks[i]
+		label := fmt.Sprintf("trunks[%d]", i)
+		if shorthand {
+			label = "trunk"
+		}
+		if t.Name == "" {
+			t.Name = fmt.Sprintf("trunk%d", i+1)
+		}
+		if names[t.Name] {
+			bad("%s.name %q: used twice", label, t.Name)
+		}
+		names[t.Name] = true
+		if t.Address == "" {
+			bad("%s.address is required", label)
+		}
+		if t.Transport != "" && t.Transport != "udp" && t.Transport != "tcp" && t.Transport != "tls" {
+			bad("%s.transport %q: want udp, tcp or tls", label, t.Transport)
+			continue
+		}
+		if t.TLS != (TrunkTLSConfig{}) && t.Transport != "tls" {
+			bad("%s.tls: only for transport tls", label)
+		}
+		if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+			bad("%s.tls: certFile and keyFile go together", label)
+		}
+		for _, a := range t.InboundAllow {
+			if _, err := parsePrefix(a); err != nil {
+				bad("%s.inboundAllow %q: want an IP address or CIDR", label, a)
+			}
+		}
+		if t.Address == "" {
+			continue
+		}
+		st, err := sipTrunk(*t, 0, func(string) string { return "x" }, nil)
+		if err == nil {
+			err = sip.CheckTrunk(st)
+		}
+		if err != nil {
+			bad("%s: %s", label, strings.TrimPrefix(err.Error(), "sip: "))
+		}
+	}
+}
+
+// parsePrefix reads a CIDR, or an IP address as a prefix of one address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(ip, ip.BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
+}
+
+// sipTrunk maps a trunk's configuration into sip.Trunk. getenv gives the
+// password; readFile (nil: TLS files are not read) the TLS files.
+func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, readFile func(string) ([]byte, error)) (sip.Trunk, error) {
+	st := sip.Trunk{
+		Name:       t.Name,
+		Address:    t.Address,
+		Transport:  t.Transport,
+		Route:      t.Route,
+		Username:   t.Username,
+		FromDomain: t.FromDomain,
+		CallerID: sip.CallerID{
+			FromUser: t.CallerID.FromUser, AssertIdentity: t.CallerID.AssertIdentity, Privacy: t.CallerID.Privacy,
+		},
+		Numbers:       sip.NumberFormat{Style: t.NumberFormat, Region: t.NumberRegion, DialPrefix: t.DialPrefix},
+		Codecs:        t.Codecs,
+		DIDs:          t.DIDs,
+		MaxCalls:      t.MaxCalls,
+		RingTimeout:   ring,
+		InviteTimeout: t.InviteTimeout,
+		Register:      sip.Registration{Enabled: t.Register.Enabled, Expires: t.Register.Expires, Registrar: t.Register.Registrar},
+		Keepalive:     sip.Keepalive{Interval: t.Keepalive.Interval, Timeout: t.Keepalive.Timeout, DownAfter: t.Keepalive.DownAfter},
+	}
+	if t.OutboundProxy != "" {
+		st.Route = append([]string{t.OutboundProxy}, t.Route...)
+	}
+	if t.PasswordEnv != "" {
+		st.Password = getenv(t.PasswordEnv)
+		if st.Password == "" {
+			return st, fmt.Errorf("trunk %q: environment variable %s (passwordEnv) is empty", t.Name, t.PasswordEnv)
+		}
+	}
+	for _, a := range t.InboundAllow {
+		p, err := parsePrefix(a)
+		if err != nil {
+			return st, fmt.Errorf("trunk %q: inboundAllow %q: %w", t.Name, a, err)
+		}
+		st.InboundAllow = append(st.InboundAllow, p)
+	}
+	if t.Transport == "tls" {
+		st.TLS = &tls.Config{ServerName: t.TLS.ServerName}
+		if readFile != nil && t.TLS.CAFile != "" {
+			pem, err := readFile(t.TLS.CAFile)
+			if err != nil {
+				return st, fmt.Errorf("trunk %q: tls.caFile: %w", t.Name, err)
+			}
+			st.TLS.RootCAs = x509.NewCertPool()
+			if !st.TLS.RootCAs.AppendCertsFromPEM(pem) {
+				return st, fmt.Errorf("trunk %q: tls.caFile %s holds no PEM certificate", t.Name, t.TLS.CAFile)
+			}
+		}
+		if readFile != nil && t.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(t.TLS.CertFile, t.TLS.KeyFile)
+			if err != nil {
+				return st, fmt.Errorf("trunk %q: tls.certFile/keyFile: %w", t.Name, err)
+			}
+			st.TLS.Certificates = []tls.Certificate{cert}
+		}
+	}
+	return st, nil
 }
 
 // parsePortRange reads "min-max". Empty gives zeros (the package default).

@@ -15,7 +15,7 @@ func TestShippedConfigsParse(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if cfg.Trunk.Address == "" && !cfg.DemoTrunk.Enabled {
+		if len(cfg.Trunks) == 0 && !cfg.DemoTrunk.Enabled {
 			t.Errorf("%s: no trunk", name)
 		}
 	}

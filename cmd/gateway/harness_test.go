@@ -120,9 +120,9 @@ shutdownTimeout: 10s
 	if c.demoTrunk {
 		b.WriteString("demoTrunk:\n  enabled: true\n  listen: 127.0.0.1:0\n  ringDelay: 3s\n")
 	} else {
-		fmt.Fprintf(&b, "trunk:\n  name: test\n  address: %s\n", c.trunk)
+		fmt.Fprintf(&b, "trunks:\n  - name: test\n    address: %s\n", c.trunk)
 		if c.trunkPass != "" {
-			fmt.Fprintf(&b, "  username: %s\n  passwordEnv: HUBLINE_TEST_TRUNK_PASSWORD\n", trunkUser)
+			fmt.Fprintf(&b, "    username: %s\n    passwordEnv: HUBLINE_TEST_TRUNK_PASSWORD\n", trunkUser)
 		}
 	}
 	return b.String()

@@ -128,8 +128,8 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		}
 		defer demo.Close()
 		log.Info("demo trunk listening", zap.String("addr", demo.Addr()))
-		if cfg.Trunk.Address == "" {
-			cfg.Trunk.Name, cfg.Trunk.Address = "demo", demo.Addr()
+		if len(cfg.Trunks) == 0 {
+			cfg.Trunks = []TrunkConfig{{Name: "demo", Address: demo.Addr()}}
 		}
 	}
 
@@ -143,31 +143,31 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 	}
 	defer engine.Close()
 
+	var trunks []sip.Trunk
+	var trunkNames []string
+	for _, t := range cfg.Trunks {
+		st, err := sipTrunk(t, cfg.Calls.RingTimeout, getenv, os.ReadFile)
+		if err != nil {
+			return err
+		}
+		trunks = append(trunks, st)
+		trunkNames = append(trunkNames, t.Name+"="+t.Address)
+	}
+	// The UA registers with the trunks that need it and probes them; its
+	// Close (deferred: after the calls have ended) unregisters.
 	ua, err := sip.NewUA(sip.Options{
-		ListenAddr: cfg.SIP.Listen,
-		PublicHost: cfg.SIP.PublicHost,
-		UserAgent:  cfg.SIP.UserAgent,
-		Logger:     log,
+		ListenAddr:           cfg.SIP.Listen,
+		PublicHost:           cfg.SIP.PublicHost,
+		UserAgent:            cfg.SIP.UserAgent,
+		Logger:               log,
+		Trunks:               trunks,
+		UnknownSources:       sip.SourcePolicy(cfg.SIP.UnknownSources),
+		UnknownSourceOptions: sip.SourcePolicy(cfg.SIP.UnknownSourceOptions),
 	})
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
 	defer ua.Close()
-
-	trunk := sip.Trunk{
-		Name:        cfg.Trunk.Name,
-		Address:     cfg.Trunk.Address,
-		Transport:   cfg.Trunk.Transport,
-		Username:    cfg.Trunk.Username,
-		FromDomain:  cfg.Trunk.FromDomain,
-		RingTimeout: cfg.Calls.RingTimeout,
-	}
-	if cfg.Trunk.PasswordEnv != "" {
-		trunk.Password = getenv(cfg.Trunk.PasswordEnv)
-		if trunk.Password == "" {
-			return fmt.Errorf("trunk: environment variable %s (trunk.passwordEnv) is empty", cfg.Trunk.PasswordEnv)
-		}
-	}
 
 	hubOpts := cti.Options{
 		AllowedOrigins: cfg.Auth.AllowedOrigins,
@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		EngagementWait: cfg.Calls.EngagementWait,
 		DefaultRegion:  cfg.Calls.DefaultRegion,
 		HideWidget:     cfg.Calls.HideWidget,
-		Trunk:          cti.SIPTrunk(ua, trunk),
+		Trunk:          cti.SIPTrunks(ua),
 		Media:          cti.MediaOf(engine),
 		Logger:         log,
 	}
@@ -198,7 +198,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		return fmt.Errorf("http: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           routes(cfg, hub, log),
+		Handler:           routes(cfg, hub, ua.TrunkStatus, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
@@ -214,7 +214,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		zap.String("softphone", base+"/softphone/"),
 		zap.String("http", ln.Addr().String()),
 		zap.String("sip", cfg.SIP.Listen),
-		zap.String("trunk", trunk.Address))
+		zap.Strings("trunks", trunkNames))
 	if cfg.Mode == "development" {
 		fmt.Fprintf(os.Stderr, "\n  hubline softphone: %s/softphone/\n", base)
 		// Host simulator (development only, hostsim.go).
@@ -262,8 +262,9 @@ func mediaOptions(c MediaConfig, log *zap.Logger) (media.Options, error) {
 	return o, nil
 }
 
-// routes is the gateway's HTTP surface.
-func routes(cfg *Config, hub *cti.Hub, log *zap.Logger) http.Handler {
+// routes is the gateway's HTTP surface. trunks reports the trunks' state
+// (health, calls, registration) for /healthz.
+func routes(cfg *Config, hub *cti.Hub, trunks func() []sip.TrunkStatus, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", hub)
 	frameAncestors := "'self' " + strings.Join(cti.HubSpotOrigins, " ")
@@ -292,8 +293,9 @@ func routes(cfg *Config, hub *cti.Hub, log *zap.Logger) http.Handler {
 			Status string `json:"status"`
 			Mode   string `json:"mode"`
 			cti.Stats
-			Goroutines int `json:"goroutines"`
-		}{"ok", cfg.Mode, hub.Stats(), runtime.NumGoroutine()})
+			Goroutines int               `json:"goroutines"`
+			Trunks     []sip.TrunkStatus `json:"trunks"`
+		}{"ok", cfg.Mode, hub.Stats(), runtime.NumGoroutine(), trunks()})
 	})
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/softphone/", http.StatusFound)

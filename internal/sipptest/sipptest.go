@@ -63,11 +63,15 @@ type Options struct {
 	// Dir holds the scenario's files (audio for rtp_stream, pcaps); SIPp
 	// runs there. Empty: a new temporary directory.
 	Dir string
+	// IP is the loopback address SIPp binds (SIP and media), e.g.
+	// "127.0.0.2" for a peer that must not look like 127.0.0.1. Empty:
+	// 127.0.0.1.
+	IP string
 }
 
 // Peer is a running SIPp.
 type Peer struct {
-	// Addr is SIPp's SIP address, 127.0.0.1:port.
+	// Addr is SIPp's SIP address, 127.0.0.1:port (Options.IP:port).
 	Addr string
 	// MediaPort is SIPp's RTP port (-mp).
 	MediaPort int
@@ -122,6 +126,9 @@ func Start(t testing.TB, o Options) *Peer {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
 	// The free ports may be taken again before SIPp binds them (other
 	// test processes run too): then try again.
 	for attempt := 1; ; attempt++ {
@@ -144,8 +151,8 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 	base := strings.TrimSuffix(filepath.Base(scen), ".xml")
 	args := []string{
 		"-sf", scen,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-cp", strconv.Itoa(ctlPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mport),
+		"-i", o.IP, "-p", strconv.Itoa(port), "-cp", strconv.Itoa(ctlPort),
+		"-mi", o.IP, "-mp", strconv.Itoa(mport),
 		"-t", o.Transport,
 		"-m", strconv.Itoa(o.Calls),
 		"-nostdin", "-nd",
@@ -165,7 +172,7 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 		args = append(args, o.Remote)
 	}
 	p := &Peer{
-		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Addr:      net.JoinHostPort(o.IP, strconv.Itoa(port)),
 		MediaPort: mport,
 		t:         t,
 		dir:       o.Dir,
@@ -191,7 +198,7 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 			t.Logf("sipp %s:\n%s", filepath.Base(scen), p.Logs())
 		}
 	})
-	if !p.waitListening(port, tcp) {
+	if !p.waitListening(o.IP, port, tcp) {
 		out := p.out.String()
 		if strings.Contains(out, "Unable to bind") || strings.Contains(out, "Address already in use") {
 			return nil, strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
@@ -204,12 +211,14 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 // waitListening waits until SIPp has bound its SIP port, as /proc/net says
 // (elsewhere it returns at once: retransmissions cover a late start). It
 // reports false if SIPp exited first.
-func (p *Peer) waitListening(port int, tcp bool) bool {
+func (p *Peer) waitListening(ip string, port int, tcp bool) bool {
 	table := "/proc/net/udp"
 	if tcp {
 		table = "/proc/net/tcp"
 	}
-	want := []byte(fmt.Sprintf("0100007F:%04X ", port))
+	// /proc/net lists IPv4 addresses as little-endian hex.
+	a := net.ParseIP(ip).To4()
+	want := []byte(fmt.Sprintf("%02X%02X%02X%02X:%04X ", a[3], a[2], a[1], a[0], port))
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(10 * time.Second)
