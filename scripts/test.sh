@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-# Tests that need SIPp fail instead of skipping when it is missing.
-export HUBLINE_REQUIRE_SIPP=1
+# Tests that need SIPp, Kamailio or Chromium fail instead of skipping when
+# one is missing.
+export HUBLINE_REQUIRE_SIPP=1 HUBLINE_REQUIRE_BROWSER=1
 
 echo "== gofmt, go vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
