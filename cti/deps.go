@@ -9,7 +9,7 @@ import (
 	"github.com/hubline/hubline/sip"
 )
 
-// Trunk places calls on a SIP trunk. SIPTrunk adapts a *sip.UA; tests use fakes.
+// Trunk places calls on the SIP trunks. SIPTrunks adapts a *sip.UA; tests use fakes.
 type Trunk interface {
 	Dial(ctx context.Context, inv sip.Invite, onEvent func(sip.Event)) (TrunkCall, error)
 }
@@ -35,22 +35,6 @@ type MediaSession interface {
 	AcceptBrowserOffer(offer string) (string, error)
 	AddBrowserCandidate(c media.Candidate) error
 	Close() error
-}
-
-// SIPTrunk places calls on trunk through ua.
-func SIPTrunk(ua *sip.UA, trunk sip.Trunk) Trunk { return sipTrunk{ua: ua, trunk: trunk} }
-
-type sipTrunk struct {
-	ua    *sip.UA
-	trunk sip.Trunk
-}
-
-func (t sipTrunk) Dial(ctx context.Context, inv sip.Invite, onEvent func(sip.Event)) (TrunkCall, error) {
-	c, err := t.ua.Dial(ctx, t.trunk, inv, onEvent)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 // SIPTrunks places calls on ua's configured trunks, in order, failing over
