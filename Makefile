@@ -22,5 +22,25 @@ build:
 	CGO_ENABLED=0 go build -o bin/gateway ./cmd/gateway
 	CGO_ENABLED=0 go build -o bin/softphone ./cmd/softphone
 
+# The performance suite (docs/performance.md): the media micro-benchmarks,
+# each interleaved with its floor (BENCH_ROUNDS rounds), then the load sweep
+# (hubload: floors, gateway, floors at each of BENCH_CALLS). Prints one table;
+# the results go to BENCH_OUT and the summary to docs/perf/. Takes about
+# half an hour; run it on an otherwise idle machine.
+BENCH_OUT ?= /tmp/hubline-bench
+BENCH_CALLS ?= 100,250,500
+BENCH_ROUNDS ?= 9
+BENCH_HOLD ?= 20s
 bench:
-	go test -run '^$$' -bench . -benchmem ./media/ ./sip/
+	mkdir -p $(BENCH_OUT) docs/perf
+	@echo "micro-benchmarks, then the sweep (progress: $(BENCH_OUT)/sweep.log)"
+	CGO_ENABLED=0 go build -o $(BENCH_OUT)/gateway ./cmd/gateway
+	CGO_ENABLED=0 go build -o $(BENCH_OUT)/hubload ./cmd/hubload
+	HUBLINE_BENCH_ROUNDS=$(BENCH_ROUNDS) go test -run '^$$' -bench 'BenchmarkPerPacket|BenchmarkCallRelay|BenchmarkSetup' \
+		-benchmem -timeout 60m ./media/ | tee $(BENCH_OUT)/micro.txt
+	$(BENCH_OUT)/hubload sweep -gateway $(BENCH_OUT)/gateway -calls $(BENCH_CALLS) -hold $(BENCH_HOLD) \
+		-micro $(BENCH_OUT)/micro.txt -at 1000 -out $(BENCH_OUT) > $(BENCH_OUT)/sweep.log 2>&1 || \
+		{ tail -20 $(BENCH_OUT)/sweep.log; exit 1; }
+	cp $(BENCH_OUT)/cost.svg $(BENCH_OUT)/results.csv $(BENCH_OUT)/summary.csv $(BENCH_OUT)/table.md \
+		$(BENCH_OUT)/machine.txt $(BENCH_OUT)/micro.txt docs/perf/
+	@echo; cat $(BENCH_OUT)/machine.txt; echo; cat $(BENCH_OUT)/table.md

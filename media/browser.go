@@ -3,45 +3,96 @@ package media
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/pion/interceptor"
-	"github.com/pion/webrtc/v4"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/stun/v4"
 	"go.uber.org/zap"
 )
 
-// The browser leg: one pion PeerConnection per offer. The browser offers and
-// the gateway answers with all its candidates. A later offer (the softphone
-// restoring audio after a page reload) replaces the leg; the relay carries on
-// with the new one.
+// The browser leg: ICE-lite, DTLS-SRTP and G.711, one per browser offer
+// (ice.go, dtls.go). The browser offers and the gateway answers at once,
+// with its one host candidate. A later offer (the softphone restoring
+// audio after a page reload) replaces the leg; the relay carries on with
+// the new one.
 
 var errBrowserFailed = errors.New("media: browser connection failed (ICE or DTLS)")
 
-// webrtcLeg is one PeerConnection with the browser.
+// webrtcLeg is one browser's transport: its ICE credentials, its
+// addresses, its DTLS handshake and its SRTP contexts.
 type webrtcLeg struct {
-	pc    *webrtc.PeerConnection
-	track *browserTrack
-	done  chan struct{} // closed when close begins
-	gate  gate          // pion callbacks and the leg's goroutines
+	s    *Session
+	sock *webrtcSocket
+	own  bool // sock is the leg's own (no Options.WebRTCPort)
 
-	mu        sync.Mutex // guards connected and ended
-	connected bool
-	ended     bool // failed, or closed by us
+	// Set before the leg is registered; read-only afterwards.
+	ufrag, pwd   string // ours
+	integrity    stun.MessageIntegrity
+	remoteUfrag  string
+	fingerprints []fingerprint
+	ssrc         uint32 // of the stream we send
+	answeredAt   int64
+
+	done chan struct{} // closed when close begins
+	gate gate          // the handshake goroutine
+	dtls *dtlsConn     // the handshake's datagrams
+
+	// The socket reader's: the validated addresses of the leg.
+	addrs []netip.AddrPort
+
+	remote    atomic.Pointer[netip.AddrPort] // where we send: the nominated pair's address
+	lastRx    atomic.Int64                   // monoNow of the last datagram from the browser, coarse
+	started   atomic.Bool                    // the handshake goroutine was started
+	detached  atomic.Bool                    // DTLS dropped after the browser's first SRTP
+	connected atomic.Bool                    // keys installed
+
+	profile srtp.ProtectionProfile // set with the keys
+	in      srtpIn                 // decrypts the browser's packets: the loop's
+	out     srtpOut                // encrypts ours: the loop's
+
+	mu    sync.Mutex // guards ended
+	ended bool       // failed, or closed by us
 
 	closeOnce sync.Once
-	closeErr  error
+}
+
+// srtpIn and srtpOut are the leg's SRTP contexts. They belong to the
+// session's loop, which alone relays its packets; the handshake goroutine
+// sets them before it publishes the leg as connected.
+type srtpIn struct {
+	ctx *srtp.Context
+	hdr rtp.Header
+}
+
+type srtpOut struct {
+	ctx *srtp.Context
+	hdr rtp.Header
+}
+
+// browserSink takes the relay's packets for the browser: plain RTP with the
+// leg's SSRC, which it protects into scratch and sends.
+type browserSink interface {
+	sendRTP(pkt, scratch []byte) error
+}
+
+// browserOut is what the trunk reader needs of the connected leg.
+type browserOut struct {
+	sink browserSink
+	ssrc uint32
 }
 
 // AcceptBrowserOffer answers the browser's WebRTC offer. The answer carries
-// every gateway candidate (gathering is complete when it returns). A later
-// offer replaces the browser leg made by an earlier one, without an event
-// for the old one; offers may not overlap. It may be called before or after
-// the trunk's SDP arrives.
+// the gateway's one candidate. A later offer replaces the browser leg made
+// by an earlier one, without an event for the old one; offers may not
+// overlap. It may be called before or after the trunk's SDP arrives.
 func (s *Session) AcceptBrowserOffer(offer string) (answer string, err error) {
-	bo, err := parseBrowserOffer(offer)
+	wo, err := parseWebRTCOffer(offer)
 	if err != nil {
 		return "", err
 	}
@@ -69,219 +120,291 @@ func (s *Session) AcceptBrowserOffer(offer string) (answer string, err error) {
 		s.dropLeg(old)
 	}
 
-	leg, err := s.newLeg(bo.law)
+	leg, err := s.newLeg(&wo)
 	if err != nil {
 		return "", err
 	}
+	neg := browserLeg{law: wo.law, formats: wo.formats}
+	for _, f := range wo.formats {
+		if f.codec == wo.law {
+			neg.lawPT = f.pt
+			break
+		}
+	}
+	answer = buildWebRTCAnswer(&wo, answerParams{
+		sessionID:   uint64(randUint32())<<16 | uint64(s.port),
+		addr:        leg.sock.local,
+		ufrag:       leg.ufrag,
+		pwd:         leg.pwd,
+		fingerprint: s.e.id.fingerprint,
+		ssrc:        leg.ssrc,
+	})
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		leg.close()
 		return "", errClosed
 	}
-	s.leg = leg // from here Close closes it, which also ends negotiate
-	s.mu.Unlock()
-
-	answer, neg, err := leg.negotiate(offer, bo.law)
-	if err != nil {
-		s.mu.Lock()
-		current := s.leg == leg
-		if current {
-			s.leg = nil
-		}
-		s.mu.Unlock()
-		if current {
-			s.dropLeg(leg)
-		}
-		return "", err
-	}
-	s.mu.Lock()
-	if s.leg != leg {
-		s.mu.Unlock()
-		return "", errClosed
-	}
+	s.leg = leg
 	s.browserNeg = &neg
 	s.publishRules()
 	s.mu.Unlock()
-	s.log.Debug("browser offer answered", zap.Stringer("law", neg.law), zap.Uint8("pt", neg.lawPT))
+	// Reachable only now: checks may come as soon as the answer leaves.
+	leg.sock.register(leg)
+	s.log.Debug("browser offer answered", zap.Stringer("law", neg.law), zap.Uint8("pt", neg.lawPT),
+		zap.Stringer("candidate", leg.sock.local))
 	return answer, nil
+}
+
+// newLeg makes a leg for the offer, on the shared socket or its own.
+func (s *Session) newLeg(o *webrtcOffer) (*webrtcLeg, error) {
+	leg := &webrtcLeg{
+		s:            s,
+		ufrag:        randomICE(16),
+		pwd:          randomICE(32),
+		remoteUfrag:  o.ufrag,
+		fingerprints: o.fingerprints,
+		ssrc:         randUint32(),
+		answeredAt:   monoNow(),
+		done:         make(chan struct{}),
+	}
+	leg.integrity = stun.NewShortTermIntegrity(leg.pwd)
+	leg.dtls = newDTLSConn(leg)
+	if sock := s.loop.shared; sock != nil {
+		leg.sock = sock
+	} else {
+		sock, err := s.loop.bindWebRTC()
+		if err != nil {
+			return nil, err
+		}
+		leg.sock, leg.own = sock, true
+	}
+	leg.lastRx.Store(leg.answeredAt)
+	return leg, nil
 }
 
 // dropLeg closes a leg that is no longer the session's.
 func (s *Session) dropLeg(leg *webrtcLeg) {
-	s.out.CompareAndSwap(leg.track, nil)
-	if err := leg.close(); err != nil {
-		s.log.Debug("close browser leg", zap.Error(err))
-	}
-	s.out.CompareAndSwap(leg.track, nil) // a Connected callback may have raced
+	s.clearOut(leg)
+	leg.close()
+	s.clearOut(leg) // a connection may have raced
 }
 
-// newLeg makes a PeerConnection with its callbacks.
-func (s *Session) newLeg(law codec) (*webrtcLeg, error) {
-	pc, err := s.e.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, fmt.Errorf("media: new PeerConnection: %w", err)
+// clearOut stops relaying to leg.
+func (s *Session) clearOut(leg *webrtcLeg) {
+	if o := s.out.Load(); o != nil && o.sink == browserSink(leg) {
+		s.out.CompareAndSwap(o, nil)
 	}
-	leg := &webrtcLeg{
-		pc:    pc,
-		track: &browserTrack{codec: capabilityOf(law), id: "audio", streamID: "hubline"},
-		done:  make(chan struct{}),
-	}
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if !leg.gate.enter() {
-			return
-		}
-		ev, ok := s.onLegState(leg, st)
-		leg.gate.exit()
-		if ok {
-			s.emit(ev) // outside the gate: Close does not wait for callbacks
-		}
-	})
-	pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !leg.gate.enter() {
-			return
-		}
-		defer leg.gate.exit()
-		if track.Kind() != webrtc.RTPCodecTypeAudio {
-			return
-		}
-		leg.drainRTCP(receiver.Read)
-		s.readBrowser(track)
-	})
-	return leg, nil
 }
 
-// negotiate applies the offer and returns the answer with every candidate.
-func (l *webrtcLeg) negotiate(offer string, law codec) (string, browserLeg, error) {
-	fail := func(step string, err error) (string, browserLeg, error) {
-		return "", browserLeg{}, fmt.Errorf("media: browser offer: %s: %w", step, err)
-	}
-	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return fail("set remote description", err)
-	}
-	sender, err := l.pc.AddTrack(l.track)
-	if err != nil {
-		return fail("add track", err)
-	}
-	answer, err := l.pc.CreateAnswer(nil)
-	if err != nil {
-		return fail("create answer", err)
-	}
-	gathered := webrtc.GatheringCompletePromise(l.pc)
-	if err := l.pc.SetLocalDescription(answer); err != nil {
-		return fail("set local description", err)
-	}
-	timer := time.NewTimer(gatherTimeout)
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-l.done:
-		return fail("gather candidates", errClosed)
-	case <-timer.C:
-		return fail("gather candidates", errors.New("timed out"))
-	}
-	local := l.pc.LocalDescription()
-	if local == nil {
-		return fail("local description", errClosed)
-	}
-	neg, err := parseBrowserAnswer(local.SDP, law)
-	if err != nil {
-		return "", browserLeg{}, err
-	}
-	l.drainRTCP(sender.Read)
-	return local.SDP, neg, nil
+// isCurrent reports whether leg is the session's browser leg.
+func (s *Session) isCurrent(leg *webrtcLeg) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leg == leg
 }
 
-// drainRTCP reads and discards the RTCP of a sender or receiver until the
-// leg closes. Nothing here uses it; unread, pion would buffer up to 100 kB
-// of it per stream.
-func (l *webrtcLeg) drainRTCP(read func([]byte) (int, interceptor.Attributes, error)) {
-	if !l.gate.enter() {
-		return
-	}
-	go func() {
-		defer l.gate.exit()
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := read(buf); err != nil {
-				return
-			}
-		}
-	}()
-}
-
-// close closes the PeerConnection and waits for the leg's goroutines and
-// callbacks. No event is reported for a leg once close has begun.
-func (l *webrtcLeg) close() error {
+// close ends the leg: no event is reported for it once close has begun.
+// It waits for the handshake goroutine.
+func (l *webrtcLeg) close() {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.ended = true
 		l.mu.Unlock()
 		l.gate.shut()
 		close(l.done)
-		l.closeErr = l.pc.GracefulClose()
+		l.dtls.silence()
+		l.dtls.Close()
+		l.sock.unregister(l)
 		l.gate.wait()
+		if l.own {
+			l.sock.close()
+		}
 	})
-	return l.closeErr
 }
 
-// onLegState turns PeerConnection states into events to emit. pion calls it
-// on a goroutine per change, so changes may arrive out of order: nothing is
-// reported for a leg after it failed, or for a leg that is not the
-// session's.
-func (s *Session) onLegState(leg *webrtcLeg, st webrtc.PeerConnectionState) (Event, bool) {
-	var ev Event
-	leg.mu.Lock()
-	switch st {
-	case webrtc.PeerConnectionStateConnected:
-		if !leg.ended && !leg.connected {
-			leg.connected = true
-			s.out.Store(leg.track)
-			ev.Kind = EventBrowserConnected
-		}
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		if !leg.ended {
-			leg.ended = true
-			s.out.CompareAndSwap(leg.track, nil)
-			ev = Event{Kind: EventBrowserFailed, Err: errBrowserFailed}
-		}
-	}
-	leg.mu.Unlock()
-	if ev.Kind == 0 {
-		return ev, false
-	}
-	s.mu.Lock()
-	current := s.leg == leg
-	s.mu.Unlock()
-	if !current {
-		return ev, false
-	}
-	s.log.Debug("browser leg", zap.Stringer("state", st))
-	return ev, true
+// remoteAddr is the browser's address for DTLS, as a net.Addr.
+func (l *webrtcLeg) remoteAddr() net.Addr {
+	a, _ := l.sendAddr()
+	return net.UDPAddrFromAddrPort(a)
 }
 
-// readBrowser relays a browser track to the trunk until the leg closes.
-func (s *Session) readBrowser(track *webrtc.TrackRemote) {
-	br := new(browserReader)
-	for {
-		n, _, err := track.Read(br.buf[:])
-		if err != nil {
-			if n == 0 {
-				return // closed
-			}
-			s.stats.malformed.Add(1) // a payload type pion does not know
-			continue
+// sendAddr is where packets to the browser go: the nominated address, or
+// before a nomination the latest validated one.
+func (l *webrtcLeg) sendAddr() (netip.AddrPort, bool) {
+	if p := l.remote.Load(); p != nil {
+		return *p, true
+	}
+	return netip.AddrPort{}, false
+}
+
+// touch records traffic from the browser, at most once a second.
+func (l *webrtcLeg) touch(now int64) {
+	if now-l.lastRx.Load() > int64(1e9) {
+		l.lastRx.Store(now)
+	}
+}
+
+// onCheck: a valid connectivity or consent check from src (socket reader).
+func (l *webrtcLeg) onCheck(src netip.AddrPort, nominated bool, now int64) {
+	l.lastRx.Store(now)
+	if cur := l.remote.Load(); nominated && (cur == nil || *cur != src) || cur == nil {
+		l.remote.Store(&src)
+	}
+}
+
+// dropAddr forgets an address another leg took over (socket reader).
+func (l *webrtcLeg) dropAddr(a netip.AddrPort) {
+	for i, x := range l.addrs {
+		if x == a {
+			l.addrs = append(l.addrs[:i], l.addrs[i+1:]...)
+			return
 		}
-		pkt := br.buf[:n]
-		if dst, ok := s.handleBrowser(pkt); ok {
-			s.sendTrunk(br, pkt, dst)
+	}
+}
+
+// onDTLS takes a DTLS datagram from the browser (socket reader).
+func (l *webrtcLeg) onDTLS(pkt []byte, src netip.AddrPort, now int64) {
+	l.touch(now)
+	if l.detached.Load() {
+		// Only an alert can follow a finished handshake: the browser
+		// closed the connection (close_notify) or failed it.
+		if pkt[0] == 21 && l.gate.enter() {
+			go func() { // off the loop: the event callback may take its time
+				defer l.gate.exit()
+				l.failed(errBrowserFailed)
+			}()
 		}
+		return
+	}
+	if l.remote.Load() == nil {
+		l.remote.Store(&src)
+	}
+	if l.started.CompareAndSwap(false, true) {
+		if !l.gate.enter() {
+			return
+		}
+		go l.handshake()
+	}
+	l.dtls.push(pkt)
+}
+
+// onSRTP takes an SRTP or SRTCP datagram from the browser (socket reader):
+// SRTCP is dropped (nothing here uses reports), SRTP is decrypted in place
+// and relayed to the trunk.
+func (l *webrtcLeg) onSRTP(pkt []byte, now int64) {
+	l.touch(now)
+	plain, ok := l.unprotect(pkt)
+	if !ok {
+		return
+	}
+	s := l.s
+	if dst, ok := s.handleBrowser(plain); ok {
+		s.sendTrunk(plain, dst)
+	}
+}
+
+// unprotect decrypts an SRTP packet from the browser in place. ok is
+// false for SRTCP, before the keys, and for packets that fail to decrypt
+// (counted as malformed).
+func (l *webrtcLeg) unprotect(pkt []byte) (plain []byte, ok bool) {
+	if b := pkt[1]; b >= 192 && b <= 223 || !l.connected.Load() {
+		return nil, false
+	}
+	in := &l.in
+	plain, err := in.ctx.DecryptRTP(pkt, pkt, &in.hdr)
+	if err != nil {
+		l.s.stats.malformed.Add(1)
+		return nil, false
+	}
+	if !l.detached.Load() {
+		l.detach()
+	}
+	return plain, true
+}
+
+// detach drops DTLS: the browser has the keys, so it has our last flight.
+func (l *webrtcLeg) detach() {
+	l.detached.Store(true)
+	l.dtls.silence()
+	l.dtls.Close() // the handshake goroutine's Read fails; it returns
+}
+
+// sendRTP implements browserSink: it encrypts pkt into scratch and sends it
+// to the browser.
+func (l *webrtcLeg) sendRTP(pkt, scratch []byte) error {
+	dst, ok := l.sendAddr()
+	if !ok {
+		return nil
+	}
+	enc, err := l.protect(pkt, scratch)
+	if err != nil {
+		return err
+	}
+	return l.sock.sock.SendTo(enc, dst)
+}
+
+// protect encrypts an RTP packet for the browser into scratch.
+func (l *webrtcLeg) protect(pkt, scratch []byte) ([]byte, error) {
+	out := &l.out
+	return out.ctx.EncryptRTP(scratch[:0], pkt, &out.hdr)
+}
+
+// connectedNow: the keys are in; the relay may send to the browser.
+func (l *webrtcLeg) connectedNow() {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.connected.Store(true)
+	l.mu.Unlock()
+	s := l.s
+	if !s.isCurrent(l) {
+		return
+	}
+	s.out.Store(&browserOut{sink: l, ssrc: l.ssrc})
+	s.log.Debug("browser leg connected", zap.Stringer("srtp", l.profile))
+	s.emit(Event{Kind: EventBrowserConnected})
+}
+
+// failed ends the leg for err: the browser closed it, the handshake
+// failed, or the browser went silent. It reports EventBrowserFailed once,
+// if the leg is the session's and not closed by us.
+func (l *webrtcLeg) failed(err error) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	l.mu.Unlock()
+	s := l.s
+	s.clearOut(l)
+	if !s.isCurrent(l) {
+		return
+	}
+	s.log.Debug("browser leg failed", zap.Error(err))
+	s.emit(Event{Kind: EventBrowserFailed, Err: err})
+}
+
+// checkTimeout is the engine sweep's check of a leg.
+func (l *webrtcLeg) checkTimeout(now int64) {
+	timeout := l.s.e.legTimeout
+	if now-l.lastRx.Load() < int64(timeout) {
+		return
+	}
+	if l.connected.Load() {
+		l.failed(fmt.Errorf("%w: no ICE consent or media from the browser for %v", errBrowserFailed, timeout))
+	} else {
+		l.failed(fmt.Errorf("%w: not connected %v after the answer", errBrowserFailed, timeout))
 	}
 }
 
 // AddBrowserCandidate adds a trickled candidate from the browser. An empty
-// Candidate marks the end of candidates. It applies to the leg of the latest
-// offer.
+// Candidate marks the end of candidates. It applies to the leg of the
+// latest offer. The gateway is an ICE-lite agent: the browser's checks
+// find the way, so candidates are only validated.
 func (s *Session) AddBrowserCandidate(c Candidate) error {
 	s.mu.Lock()
 	leg, closed := s.leg, s.closed
@@ -291,56 +414,11 @@ func (s *Session) AddBrowserCandidate(c Candidate) error {
 		return errClosed
 	case leg == nil:
 		return errors.New("media: browser candidate before the offer")
+	case c.Candidate == "":
+		return nil
 	}
-	err := leg.pc.AddICECandidate(webrtc.ICECandidateInit{
-		Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex,
-	})
-	if err != nil {
+	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "a=")); err != nil {
 		return fmt.Errorf("media: browser candidate: %w", err)
 	}
 	return nil
 }
-
-// browserTrack is the gateway's audio track towards the browser. pion's
-// TrackLocalStaticRTP takes a marshalled packet and unmarshals it again
-// (Write) or copies the header (WriteRTP); this one hands the trunk reader's
-// reused header and the payload straight to the sender's TrackLocalWriter,
-// which encrypts into a pooled buffer.
-type browserTrack struct {
-	codec        webrtc.RTPCodecCapability
-	id, streamID string
-	bound        atomic.Pointer[trackBinding] // nil until pion binds the track
-}
-
-// trackBinding is what pion's Bind gives the track.
-type trackBinding struct {
-	id   string
-	ssrc uint32
-	pt   uint8
-	w    webrtc.TrackLocalWriter
-}
-
-// Bind implements webrtc.TrackLocal.
-func (t *browserTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	for _, c := range ctx.CodecParameters() {
-		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
-			t.bound.Store(&trackBinding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
-			return c, nil
-		}
-	}
-	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
-}
-
-// Unbind implements webrtc.TrackLocal.
-func (t *browserTrack) Unbind(ctx webrtc.TrackLocalContext) error {
-	b := t.bound.Load()
-	if b == nil || b.id != ctx.ID() || !t.bound.CompareAndSwap(b, nil) {
-		return webrtc.ErrUnbindFailed
-	}
-	return nil
-}
-
-func (t *browserTrack) ID() string                { return t.id }
-func (t *browserTrack) RID() string               { return "" }
-func (t *browserTrack) StreamID() string          { return t.streamID }
-func (t *browserTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }

@@ -4,14 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
+
+	"github.com/hubline/hubline/internal/udpio"
 )
 
 // ErrNoCommonCodec: the trunk's SDP has no G.711 codec we offered.
@@ -27,26 +28,29 @@ const (
 	defaultRTPTimeout = 30 * time.Second
 )
 
-// gatherTimeout bounds the wait for the gateway's own ICE candidates (host
-// candidates only, normally a few milliseconds).
-const gatherTimeout = 10 * time.Second
-
 // Engine creates media sessions and owns what they share: the port
-// allocator, the pion API, and the RTP inactivity sweep.
+// allocator, the DTLS certificate, the media loops that relay every packet
+// (with their shared WebRTC sockets), and the sweep that ends silent legs.
 //
 // Ports: the trunk leg binds an even RTP port and the odd port above it
 // (RTCP, bound only so that nothing else takes it; what arrives there is
-// discarded) from the RTP range; pion binds the browser leg's ICE ports
-// from the WebRTC range. The two ranges may overlap, and by default they are
-// the same: every port is claimed by binding it, and both allocators move on
-// to the next port when a bind fails, so they never hand out the same port.
+// discarded) from the RTP range. Browser legs share Options.WebRTCPort, or
+// each binds a port from the WebRTC range. The two ranges may overlap, and
+// by default they are the same: every port is claimed by binding it, and
+// both allocators move on to the next port when a bind fails, so they
+// never hand out the same port.
 type Engine struct {
 	opts       Options // normalised by NewEngine
 	log        *zap.Logger
-	api        *webrtc.API
+	pionLogs   pionLoggerFactory
+	id         *identity // the DTLS certificate
 	ports      *portAllocator
-	announce   netip.Addr    // the address in the trunk SDP
-	sweepEvery time.Duration // how often the RTP inactivity sweep runs
+	announce   netip.Addr    // the address in the SDP, both legs
+	sweepEvery time.Duration // how often the sweep runs
+	legTimeout time.Duration // browserTimeout; tests shorten it
+	loops      []*mediaLoop  // the packet path (loop.go)
+	shared     bool          // Options.WebRTCPort: each loop has a shared socket
+	nextLoop   atomic.Uint32 // round robin of sessions over loops
 
 	stop chan struct{} // closed by Close: stops the sweep
 	done chan struct{} // closed when the sweep has returned
@@ -68,17 +72,19 @@ func NewEngine(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newWebRTCAPI(&o, log)
+	id, err := newIdentity()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("media: DTLS certificate: %w", err)
 	}
 	e := &Engine{
 		opts:       o,
 		log:        log,
-		api:        api,
+		pionLogs:   pionLoggerFactory{log.Named("pion")},
+		id:         id,
 		ports:      ports,
 		announce:   o.PublicIP,
 		sweepEvery: sweepInterval(o.RTPTimeout),
+		legTimeout: browserTimeout,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 		sessions:   make(map[*Session]struct{}),
@@ -86,13 +92,59 @@ func NewEngine(opts Options) (*Engine, error) {
 	if !e.announce.IsValid() {
 		e.announce = o.BindIP
 	}
+	webrtcPorts := zap.String("webrtcPorts", fmt.Sprintf("%d-%d", o.WebRTCPortMin, o.WebRTCPortMax))
+	if err := e.startLoops(); err != nil {
+		return nil, err
+	}
+	if o.WebRTCPort != 0 {
+		webrtcPorts = zap.String("webrtcPort", fmt.Sprintf("%d-%d", o.WebRTCPort, int(o.WebRTCPort)+o.Threads-1))
+	}
 	go e.sweep()
 	log.Info("media engine ready",
 		zap.Stringer("announce", e.announce), zap.Stringer("bind", o.BindIP),
 		zap.String("rtpPorts", fmt.Sprintf("%d-%d", o.RTPPortMin, o.RTPPortMax)),
-		zap.String("webrtcPorts", fmt.Sprintf("%d-%d", o.WebRTCPortMin, o.WebRTCPortMax)),
-		zap.Duration("rtpTimeout", o.RTPTimeout))
+		webrtcPorts, zap.Int("threads", o.Threads), zap.Duration("rtpTimeout", o.RTPTimeout))
 	return e, nil
+}
+
+// startLoops starts the media loops, each with its shared WebRTC socket
+// when Options.WebRTCPort is set.
+func (e *Engine) startLoops() error {
+	o := &e.opts
+	for i := range o.Threads {
+		l, err := newLoop(e, i)
+		if err == nil && o.WebRTCPort != 0 {
+			port := o.WebRTCPort + uint16(i)
+			if l.shared, err = l.listenWebRTC(o.BindIP, port, true); err != nil {
+				err = fmt.Errorf("media: WebRTC port %d: %w", port, err)
+				l.close()
+			}
+		}
+		if err != nil {
+			e.stopLoops()
+			return err
+		}
+		e.loops = append(e.loops, l)
+		go l.run()
+	}
+	e.shared = o.WebRTCPort != 0
+	return nil
+}
+
+// stopLoops stops the loops and closes their shared sockets.
+func (e *Engine) stopLoops() {
+	for _, l := range e.loops {
+		if l.shared != nil {
+			l.shared.close()
+		}
+		l.stop()
+		l.close()
+	}
+}
+
+// loop picks the loop of a new session.
+func (e *Engine) loop() *mediaLoop {
+	return e.loops[int(e.nextLoop.Add(1))%len(e.loops)]
 }
 
 // normalised returns o with defaults applied, or the reasons it is invalid.
@@ -130,6 +182,26 @@ func (o Options) normalised() (Options, error) {
 		o.WebRTCPortMin, o.WebRTCPortMax = o.RTPPortMin, o.RTPPortMax
 	case o.WebRTCPortMin == 0 || o.WebRTCPortMax < o.WebRTCPortMin:
 		bad("WebRTC port range %d–%d: want 0 < min ≤ max", o.WebRTCPortMin, o.WebRTCPortMax)
+	}
+
+	switch {
+	case o.Threads < 0 || o.Threads > 256:
+		bad("Threads %d: want 0–256", o.Threads)
+	case o.Threads == 0:
+		o.Threads = 1
+	}
+	if o.WebRTCPort != 0 && int(o.WebRTCPort)+o.Threads-1 > 65535 {
+		bad("WebRTCPort %d: %d threads need %d ports", o.WebRTCPort, o.Threads, o.Threads)
+	}
+
+	switch {
+	case o.Threads < 0 || o.Threads > 256:
+		bad("Threads %d: want 0–256", o.Threads)
+	case o.Threads == 0:
+		o.Threads = 1
+	}
+	if o.WebRTCPort != 0 && int(o.WebRTCPort)+o.Threads-1 > 65535 {
+		bad("WebRTCPort %d: %d threads need %d ports", o.WebRTCPort, o.Threads, o.Threads)
 	}
 
 	switch {
@@ -200,10 +272,16 @@ func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, err
 	if onEvent == nil {
 		onEvent = func(Event) {}
 	}
-	s := &Session{e: e, log: log, onEvent: onEvent}
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	s := &Session{e: e, log: log, onEvent: onEvent, loop: e.loop()}
 	port, err := e.ports.acquire(func(port uint16) error {
 		var err error
-		s.conn, s.rtcpConn, err = listenRTP(e.opts.BindIP, port)
+		s.rtp, s.rtcp, err = listenRTP(e.opts.BindIP, port)
 		return err
 	})
 	if err != nil {
@@ -211,6 +289,13 @@ func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, err
 	}
 	s.port = port
 	s.offer, err = buildTrunkOffer(e.announce, port, rand.Uint64()>>2, 1)
+	watched := false
+	if err == nil {
+		// The loop reads the socket before the session is the engine's:
+		// a Close from Engine.Close finds it whole.
+		s.rtpTok, err = s.loop.watch(s.rtp, s)
+		watched = err == nil
+	}
 	if err == nil {
 		e.mu.Lock()
 		if e.closed {
@@ -221,31 +306,26 @@ func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, err
 		e.mu.Unlock()
 	}
 	if err != nil {
-		s.conn.Close()
-		s.rtcpConn.Close()
+		if watched {
+			s.loop.exec(func() { s.loop.unwatch(s.rtp, s.rtpTok) })
+		} else {
+			s.rtp.Close()
+		}
+		s.rtcp.Close()
 		e.ports.release(port)
 		return nil, err
 	}
-	s.gate.enter() // cannot fail: the session is new
-	go s.readTrunk()
-	log.Debug("media session open", zap.Uint16("rtpPort", port))
+	log.Debug("media session open", zap.Uint16("rtpPort", port), zap.Int("loop", s.loop.index))
 	return s, nil
 }
 
 // listenRTP binds the RTP socket on port and the RTCP socket on port+1.
-func listenRTP(ip netip.Addr, port uint16) (rtp, rtcp *net.UDPConn, err error) {
-	network := "udp4"
-	switch {
-	case ip.Is6() && ip.IsUnspecified():
-		network = "udp" // dual stack
-	case ip.Is6():
-		network = "udp6"
-	}
-	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port)))
+func listenRTP(ip netip.Addr, port uint16) (rtp, rtcp *udpio.Socket, err error) {
+	rtp, err = udpio.Listen(netip.AddrPortFrom(ip, port), 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port+1)))
+	rtcp, err = udpio.Listen(netip.AddrPortFrom(ip, port+1), 0)
 	if err != nil {
 		rtp.Close()
 		return nil, nil, err
@@ -260,9 +340,9 @@ func (e *Engine) forget(s *Session) {
 	e.mu.Unlock()
 }
 
-// sweep ends answered calls whose trunk went silent. It reads each session's
-// last-RTP time, which the session's trunk reader stores per packet; there is
-// no timer per packet or per session.
+// sweep ends answered calls whose trunk went silent, and browser legs that
+// went silent or never connected. It reads times the packet paths store;
+// there is no timer per packet or per session.
 func (e *Engine) sweep() {
 	defer close(e.done)
 	t := time.NewTicker(e.sweepEvery)
@@ -282,6 +362,7 @@ func (e *Engine) sweep() {
 		now := monoNow()
 		for _, s := range batch {
 			s.checkRTPTimeout(now, e.opts.RTPTimeout)
+			s.checkBrowser(now)
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -321,6 +402,7 @@ func (e *Engine) Close() error {
 		})
 	}
 	wg.Wait()
+	e.stopLoops()
 	return errors.Join(errs...)
 }
 

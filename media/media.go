@@ -1,14 +1,19 @@
 // Package media owns the two media legs of a call and the relay between them:
-// the WebRTC leg with the browser (pion, DTLS-SRTP, G.711 only) and the RTP leg
-// with the SIP trunk (plain UDP from a configured port range).
+// the WebRTC leg with the browser (ICE-lite, DTLS-SRTP, G.711 only) and the
+// RTP leg with the SIP trunk (plain UDP from a configured port range).
 //
 // G.711 is relayed without decoding. When the trunk picks the other G.711 law
 // than the browser, samples are converted with a 256-byte table, in place.
 // RFC 4733 telephone-event packets from the browser are relayed to the trunk
 // with the trunk's payload type.
 //
+// The packet path is the media threads' (loop.go): each waits on all the
+// sockets of its sessions at once and relays every packet on the spot, with
+// the browser leg's SRTP done here (pion/srtp contexts from a pion/dtls
+// handshake, no PeerConnection). docs/performance.md has the numbers.
+//
 // Imported by cti and cmd only. It imports neither sip nor cti: SDP crosses
-// the package boundary as bytes.
+// the package boundary as bytes. Of hubline it imports internal/udpio only.
 package media
 
 import (
@@ -32,17 +37,33 @@ type Options struct {
 	// used; the port is held so that nothing else takes it). Zero:
 	// 10000–20000.
 	RTPPortMin, RTPPortMax uint16
-	// WebRTCPortMin and WebRTCPortMax bound the browser leg's ICE UDP ports.
-	// The range may overlap the RTP range: ports are claimed by binding them,
-	// and each side skips ports the other holds. Zero: the same range as RTP.
+	// WebRTCPort, when not zero, is the one UDP port of every browser leg
+	// (with Threads > 1, the first of Threads ports, one per media
+	// thread): the gateway's ICE candidate for all browsers, which it
+	// tells apart by their ICE credentials and then by address. One port
+	// to open in a firewall or a Kubernetes Service, one socket for all
+	// legs, and the cheapest packet path (docs/performance.md). Zero: each
+	// leg binds a port of its own from WebRTCPortMin–WebRTCPortMax.
+	WebRTCPort uint16
+	// WebRTCPortMin and WebRTCPortMax bound the browser legs' own UDP ports
+	// when WebRTCPort is zero. The range may overlap the RTP range: ports
+	// are claimed by binding them, and each side skips ports the other
+	// holds. Zero: the same range as RTP.
 	WebRTCPortMin, WebRTCPortMax uint16
-	// ICENetworks restricts the gateway's own ICE candidates to addresses in
-	// these prefixes (tests use 127.0.0.0/8). Empty: every non-link-local
-	// address.
+	// ICENetworks are the networks the gateway's ICE candidate may be in
+	// (tests use 127.0.0.0/8): BindIP, when it is not the wildcard, must be
+	// in one. The gateway has one candidate, the announced address
+	// (PublicIP, else BindIP), on WebRTCPort or the leg's own port. Empty:
+	// no restriction.
 	ICENetworks []netip.Prefix
 	// ICEServers are handed to the browser; the gateway itself gathers host
 	// candidates only.
 	ICEServers []ICEServer
+	// Threads is the number of media threads: each relays the packets of
+	// the sessions given to it (round robin), on one goroutine that waits
+	// on all their sockets at once. A thread relays a few thousand calls
+	// per core. Zero: 1.
+	Threads int
 	// RTPTimeout ends an answered call whose trunk leg has sent no RTP for this
 	// long (EventRTPTimeout). It is checked every RTPTimeout/8, at most every
 	// second. It does not apply while the trunk's SDP says it sends nothing

@@ -161,26 +161,28 @@ func TestSplicer(t *testing.T) {
 	}
 }
 
-// captureWriter stands in for pion's TrackLocalWriter.
-type captureWriter struct {
+// captureSink stands in for the browser leg: it records the plain RTP
+// packet the relay hands it.
+type captureSink struct {
 	hdr     rtp.Header
 	payload []byte
 	n       int
 }
 
-func (w *captureWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
-	w.hdr = *h
-	w.payload = append(w.payload[:0], p...)
+func (w *captureSink) sendRTP(pkt, _ []byte) error {
+	n, err := w.hdr.Unmarshal(pkt)
+	if err != nil {
+		return err
+	}
+	w.payload = append(w.payload[:0], pkt[n:]...)
 	w.n++
-	return len(p), nil
+	return nil
 }
-
-func (w *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // bareSession is a Session without sockets or engine, for the per-packet
 // handlers: the trunk at 192.0.2.1:4000 answered PCMA 8 and event 96, the
 // browser PCMU 0 and event 126, and the browser is connected to w.
-func bareSession(t testing.TB) (*Session, *captureWriter) {
+func bareSession(t testing.TB) (*Session, *captureSink) {
 	t.Helper()
 	ta, err := parseTrunkAnswer([]byte(trunkSDP("192.0.2.1", 4000, "8 96", "a=rtpmap:96 telephone-event/8000\r\n")))
 	if err != nil {
@@ -189,10 +191,8 @@ func bareSession(t testing.TB) (*Session, *captureWriter) {
 	bl := browserLeg{law: codecPCMU, lawPT: 0, formats: []format{{0, codecPCMU}, {8, codecPCMA}, {126, codecEvent}}}
 	s := &Session{log: zap.NewNop(), onEvent: func(Event) {}}
 	s.rules.Store(buildRules(&ta, &bl))
-	w := &captureWriter{payload: make([]byte, 0, 1500)}
-	track := &browserTrack{codec: capPCMU}
-	track.bound.Store(&trackBinding{ssrc: 0xabcdef, pt: 0, w: w})
-	s.out.Store(track)
+	w := &captureSink{payload: make([]byte, 0, 1500)}
+	s.out.Store(&browserOut{sink: w, ssrc: 0xabcdef})
 	return s, w
 }
 
@@ -218,7 +218,7 @@ func TestHandleTrunk(t *testing.T) {
 	p := rtpPacket(0x80|8, 7, 800, 42, []byte{0xd5, 0xaa})
 	p[0] |= 0x20
 	p = append(p, 0, 2)
-	if err := s.handleTrunk(&tr, p, trunk, now); err != nil {
+	if err := s.handleTrunk(&tr, p, trunk, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	h := w.hdr
@@ -252,7 +252,7 @@ func TestHandleTrunk(t *testing.T) {
 	}
 	for _, st := range steps {
 		before := w.n
-		if err := s.handleTrunk(&tr, bytes.Clone(st.pkt), netip.MustParseAddrPort(st.src), st.at); err != nil {
+		if err := s.handleTrunk(&tr, bytes.Clone(st.pkt), netip.MustParseAddrPort(st.src), st.at, nil); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		if sent := w.n > before; sent != st.sent {
@@ -266,7 +266,7 @@ func TestHandleTrunk(t *testing.T) {
 	// Not connected: dropped, but the inactivity clock is refreshed.
 	s.out.Store(nil)
 	at := now + int64(time.Second)
-	if err := s.handleTrunk(&tr, rtpPacket(8, 12, 1600, 42, []byte{1}), trunk, at); err != nil {
+	if err := s.handleTrunk(&tr, rtpPacket(8, 12, 1600, 42, []byte{1}), trunk, at, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s.stats.notReady.Load() != 1 || s.lastRTP.Load() != at {
@@ -372,7 +372,7 @@ func TestRelayDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() {
 		pcma[1] = 8
 		now += int64(20 * time.Millisecond)
-		s.handleTrunk(&tr, pcma, src, now)
+		s.handleTrunk(&tr, pcma, src, now, nil)
 	}); n != 0 {
 		t.Errorf("trunk → browser step: %v allocs per packet", n)
 	}
@@ -398,7 +398,7 @@ func BenchmarkRelayTrunkToBrowser(b *testing.B) {
 	for b.Loop() {
 		pkt[1] = 8
 		now += int64(20 * time.Millisecond)
-		if err := s.handleTrunk(&tr, pkt, src, now); err != nil {
+		if err := s.handleTrunk(&tr, pkt, src, now, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -307,7 +307,12 @@ func parseBrowserOffer(offer string) (browserOffer, error) {
 	if err := sd.UnmarshalString(offer); err != nil {
 		return browserOffer{}, fmt.Errorf("media: parse browser offer: %w", err)
 	}
-	md := firstAudio(&sd)
+	return browserOfferOf(&sd)
+}
+
+// browserOfferOf is parseBrowserOffer of a parsed offer.
+func browserOfferOf(sd *sdp.SessionDescription) (browserOffer, error) {
+	md := firstAudio(sd)
 	if md == nil || md.MediaName.Port.Value == 0 {
 		return browserOffer{}, errors.New("media: browser offer has no audio stream")
 	}

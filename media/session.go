@@ -4,25 +4,25 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"go.uber.org/zap"
+
+	"github.com/hubline/hubline/internal/udpio"
 )
 
 // Session is one call's media: both legs and the relay between them.
 //
-// Goroutines: one reads the trunk socket and writes to the browser; one per
-// browser track reads it and writes to the trunk socket; two per browser leg
-// drain the RTCP pion receives (nothing here uses it, and unread it would
-// pile up in pion's buffers). Each packet is handled entirely on the
-// goroutine that read it: no hand-off, no lock, no allocation. What the relay
-// needs from signalling (addresses, payload types, laws) is an immutable
-// rules value swapped atomically when either leg negotiates.
+// Goroutines: none of its own for media. The session's media loop
+// (loop.go) reads its trunk socket and its browser leg's datagrams and
+// relays each packet to the other leg before reading the next: no
+// hand-off, no allocation. A DTLS handshake has a goroutine until the
+// browser's first SRTP packet. What the relay needs from signalling
+// (addresses, payload types, laws) is an immutable rules value swapped
+// atomically when either leg negotiates.
 //
 // Trunk source policy: RTP is accepted only from the IP address in the
 // trunk's SDP. The source port is latched on the first packet (NAT'd trunks
@@ -34,28 +34,29 @@ import (
 // address or port resets the latch. RTP to the trunk always goes to the
 // address and port of its SDP (no symmetric-RTP send latching).
 type Session struct {
-	e        *Engine
-	log      *zap.Logger
-	onEvent  func(Event)
-	port     uint16
-	conn     *net.UDPConn // trunk leg RTP, the even port
-	rtcpConn *net.UDPConn // the odd port: held, never read
-	offer    []byte       // TrunkOffer, immutable
+	e       *Engine
+	log     *zap.Logger
+	onEvent func(Event)
+	loop    *mediaLoop // owns the session's sockets and does its packet work
+	port    uint16
+	rtp     *udpio.Socket // trunk leg RTP, the even port
+	rtcp    *udpio.Socket // the odd port: held, never read
+	rtpTok  uint64        // the loop's token for rtp
+	offer   []byte        // TrunkOffer, immutable
 
 	// Read and written by the relay goroutines without locks.
-	rules    atomic.Pointer[rules]        // nil until the trunk or browser negotiates
-	out      atomic.Pointer[browserTrack] // the connected browser leg's track, nil if none
-	lastRTP  atomic.Int64                 // monoNow of the last RTP packet from the trunk
-	answered atomic.Bool                  // MarkAnswered was called
-	timedOut atomic.Bool                  // EventRTPTimeout was delivered
-	closing  atomic.Bool                  // Close has begun: no more events
+	rules    atomic.Pointer[rules]      // nil until the trunk or browser negotiates
+	out      atomic.Pointer[browserOut] // the connected browser leg, nil if none
+	lastRTP  atomic.Int64               // monoNow of the last RTP packet from the trunk, to lastRTPGrain
+	answered atomic.Bool                // MarkAnswered was called
+	timedOut atomic.Bool                // EventRTPTimeout was delivered
+	closing  atomic.Bool                // Close has begun: no more events
 	stats    counters
 
-	// tr belongs to the goroutine reading the trunk socket.
-	tr trunkReader
-
-	// gate covers the trunk reader.
-	gate gate
+	// The loop's: the trunk reader's state, and the limit on warnings of
+	// writes to the trunk.
+	tr         trunkReader
+	toTrunkErr warnLimit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -207,6 +208,16 @@ func (s *Session) checkRTPTimeout(now int64, timeout time.Duration) {
 	s.emit(Event{Kind: EventRTPTimeout, Err: fmt.Errorf("media: no RTP from the trunk for %v", silent.Round(time.Millisecond))})
 }
 
+// checkBrowser is the sweep's check of the session's browser leg.
+func (s *Session) checkBrowser(now int64) {
+	s.mu.Lock()
+	leg := s.leg
+	s.mu.Unlock()
+	if leg != nil {
+		leg.checkTimeout(now)
+	}
+}
+
 // emit delivers ev unless Close has begun. It holds no lock and is not
 // waited for by Close, so a callback that blocks cannot deadlock a Close
 // made by the goroutine it is waiting for.
@@ -244,21 +255,23 @@ func (s *Session) close() error {
 	s.leg = nil
 	s.mu.Unlock()
 
-	s.gate.shut()
 	s.out.Store(nil)
 	var errs []error
 	if leg != nil {
-		if err := leg.close(); err != nil {
-			errs = append(errs, fmt.Errorf("media: close browser leg: %w", err))
+		leg.close()
+	}
+	// On the loop, between two batches: after this no datagram is handled
+	// for the session.
+	l := s.loop
+	l.exec(func() {
+		if l.shared != nil {
+			l.shared.forget()
 		}
-	}
-	if err := s.conn.Close(); err != nil {
+		l.unwatch(s.rtp, s.rtpTok)
+	})
+	if err := s.rtcp.Close(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.rtcpConn.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	s.gate.wait()
 	s.e.ports.release(s.port)
 	s.e.forget(s)
 	s.log.Debug("media session closed", zap.Uint16("rtpPort", s.port),
@@ -271,52 +284,55 @@ func (s *Session) close() error {
 	return errors.Join(errs...)
 }
 
-// trunkReader is the state of the goroutine reading the trunk socket.
+// trunkReader is the state of the trunk leg's reader, the session's loop.
 type trunkReader struct {
-	buf     [1500]byte
 	peer    netip.AddrPort // the SDP address the latch belongs to
+	last    int64          // monoNow of the trunk's last packet
+	stored  int64          // when heard last stored Session.lastRTP
 	port    uint16         // latched source port, 0 before the first packet
 	splice  splicer
-	hdr     rtp.Header // reused for every packet written to the browser
 	readErr warnLimit
 	wrErr   warnLimit
 }
 
-// readTrunk reads the trunk socket until Close.
-func (s *Session) readTrunk() {
-	defer s.gate.exit()
+// readable implements readable: the loop reads a batch from the trunk
+// socket and relays each packet to the browser.
+func (s *Session) readable(l *mediaLoop, now int64) {
 	tr := &s.tr
+	b := l.batch
 	for {
-		n, src, err := s.conn.ReadFromUDPAddrPort(tr.buf[:])
-		now := monoNow()
+		n, err := s.rtp.Recv(b)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
 			if tr.readErr.allow(now) {
 				s.log.Warn("trunk RTP read failed", zap.Error(err))
 			}
-			continue
+			return
 		}
-		if err := s.handleTrunk(tr, tr.buf[:n], src, now); err != nil && tr.wrErr.allow(now) {
-			s.log.Warn("writing RTP to the browser failed", zap.Error(err))
+		for i := range n {
+			if err := s.handleTrunk(tr, b.Bufs[i][:b.Lens[i]], b.Addrs[i], now, l.enc[:]); err != nil && tr.wrErr.allow(now) {
+				s.log.Warn("sending RTP to the browser failed", zap.Error(err))
+			}
+		}
+		if n < len(b.Bufs) {
+			return // drained (the loop waits for the next datagram)
 		}
 	}
 }
 
 // handleTrunk is the per-packet step of the trunk reader: source check,
-// relay rules, splicing and the write to the browser's track. It does not
-// allocate. The returned error is pion's, for a rate-limited log.
-func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, now int64) error {
+// relay rules, splicing, the header for the browser, and the send through
+// the browser leg (SRTP). It does not allocate. The returned error is the
+// browser leg's, for a rate-limited log.
+func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, now int64, scratch []byte) error {
 	r := s.rules.Load()
-	if r == nil || !tr.accept(r, src, now, s.lastRTP.Load()) {
+	if r == nil || !tr.accept(r, src, now, max(tr.last, s.lastRTP.Load())) {
 		s.stats.wrongSource.Add(1)
 		return nil
 	}
 	switch r.toBrowser.process(pkt) {
 	case verdictForward:
 	case verdictDiscard: // telephone-event: media, but not for the browser
-		s.lastRTP.Store(now)
+		tr.heard(s, now)
 		return nil
 	case verdictRTCP:
 		return nil
@@ -324,32 +340,40 @@ func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, n
 		s.stats.malformed.Add(1)
 		return nil
 	}
-	s.lastRTP.Store(now)
-	t := s.out.Load()
-	if t == nil {
+	tr.heard(s, now)
+	out := s.out.Load()
+	if out == nil {
 		s.stats.notReady.Add(1) // early media before the browser is connected
-		return nil
-	}
-	b := t.bound.Load()
-	if b == nil {
-		s.stats.notReady.Add(1)
 		return nil
 	}
 	tr.splice.splice(pkt, now)
 	start, end, _ := rtpPayload(pkt) // process validated it
-	h := &tr.hdr
-	h.Version = 2
-	h.Marker = pkt[1]&0x80 != 0
-	h.PayloadType = pkt[1] & 0x7f
-	h.SequenceNumber = binary.BigEndian.Uint16(pkt[2:4])
-	h.Timestamp = binary.BigEndian.Uint32(pkt[4:8])
-	h.SSRC = b.ssrc
-	if _, err := b.w.WriteRTP(h, pkt[start:end]); err != nil {
+	// The browser gets a plain 12-byte header (no CSRC, extension or
+	// padding) with our SSRC, written in place just before the payload.
+	h := pkt[start-12 : start]
+	copy(h[1:8], pkt[1:8]) // marker and payload type, sequence, timestamp
+	h[0] = 0x80
+	binary.BigEndian.PutUint32(h[8:12], out.ssrc)
+	if err := out.sink.sendRTP(pkt[start-12:end], scratch); err != nil {
 		s.stats.writeErrors.Add(1)
 		return err
 	}
 	s.stats.toBrowser.Add(1)
 	return nil
+}
+
+// lastRTPGrain is how often the trunk reader publishes the time of the
+// trunk's last packet: a store per packet would cost more than the rest of
+// the relay step but SRTP, and the timeouts that read it count in seconds.
+const lastRTPGrain = int64(100 * time.Millisecond)
+
+// heard records a packet from the trunk at now.
+func (tr *trunkReader) heard(s *Session, now int64) {
+	tr.last = now
+	if now-tr.stored >= lastRTPGrain {
+		s.lastRTP.Store(now)
+		tr.stored = now
+	}
 }
 
 // accept applies the source policy (see Session) to a packet from src.
@@ -368,12 +392,6 @@ func (tr *trunkReader) accept(r *rules, src netip.AddrPort, now, last int64) boo
 		return false
 	}
 	return true
-}
-
-// browserReader is the state of a goroutine reading a browser track.
-type browserReader struct {
-	buf   [1500]byte // pion's receive MTU is 1460
-	wrErr warnLimit
 }
 
 // handleBrowser is the per-packet step of a browser reader: relay rules and
@@ -400,11 +418,12 @@ func (s *Session) handleBrowser(pkt []byte) (dst netip.AddrPort, ok bool) {
 	return r.trunk, true
 }
 
-// sendTrunk writes a packet handleBrowser accepted.
-func (s *Session) sendTrunk(br *browserReader, pkt []byte, dst netip.AddrPort) {
-	if _, err := s.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+// sendTrunk writes a packet handleBrowser accepted. It runs on the
+// session's loop.
+func (s *Session) sendTrunk(pkt []byte, dst netip.AddrPort) {
+	if err := s.rtp.SendTo(pkt, dst); err != nil {
 		s.stats.writeErrors.Add(1)
-		if now := monoNow(); br.wrErr.allow(now) && !errors.Is(err, net.ErrClosed) {
+		if now := monoNow(); s.toTrunkErr.allow(now) {
 			s.log.Warn("sending RTP to the trunk failed", zap.Stringer("trunk", dst), zap.Error(err))
 		}
 		return

@@ -152,6 +152,8 @@ type MediaConfig struct {
 	BindIP      string            `yaml:"bindIP"`
 	RTPPorts    string            `yaml:"rtpPorts"`    // "10000-20000"
 	WebRTCPorts string            `yaml:"webrtcPorts"` // default: rtpPorts
+	WebRTCPort  uint16            `yaml:"webrtcPort"`  // one port for every browser leg; 0: a port per leg from webrtcPorts
+	Threads     int               `yaml:"threads"`     // media threads (webrtcPort: one port each); 0: 1
 	ICENetworks []string          `yaml:"iceNetworks"`
 	ICEServers  []ICEServerConfig `yaml:"iceServers"`
 	RTPTimeout  time.Duration     `yaml:"rtpTimeout"`
@@ -252,6 +254,12 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := parsePortRange(c.Media.WebRTCPorts); err != nil {
 		bad("media.webrtcPorts: %v", err)
+	}
+	if p := c.Media.WebRTCPort; p != 0 && p < 1024 {
+		bad("media.webrtcPort %d: want 1024–65535, or 0 for a port per browser leg", p)
+	}
+	if n := c.Media.Threads; n < 0 || n > 256 {
+		bad("media.threads %d: want 1–256, or 0 for 1", n)
 	}
 	for _, n := range c.Media.ICENetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {

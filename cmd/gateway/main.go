@@ -253,6 +253,8 @@ func mediaOptions(c MediaConfig, log *zap.Logger) (media.Options, error) {
 	}
 	o.RTPPortMin, o.RTPPortMax, _ = parsePortRange(c.RTPPorts)
 	o.WebRTCPortMin, o.WebRTCPortMax, _ = parsePortRange(c.WebRTCPorts)
+	o.WebRTCPort = c.WebRTCPort
+	o.Threads = c.Threads
 	for _, n := range c.ICENetworks {
 		o.ICENetworks = append(o.ICENetworks, netip.MustParsePrefix(n))
 	}

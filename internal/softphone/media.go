@@ -199,7 +199,10 @@ func (m *callMedia) maybeConnected() {
 		return
 	}
 	m.started.Do(func() {
-		if !m.spawn(m.sendLoop) {
+		if h := m.p.opts.Media; h != nil {
+			b := m.track.binding.Load()
+			h.Connected(m.callID, RTPWriter{SSRC: b.ssrc, PT: b.pt, W: b.w})
+		} else if !m.spawn(m.sendLoop) {
 			return
 		}
 		m.setState(MediaConnected, nil)
@@ -325,6 +328,11 @@ func (m *callMedia) readTrack(track *webrtc.TrackRemote, rcv *webrtc.RTPReceiver
 		n, _, err := track.Read(buf)
 		if err != nil && (n == 0 || errors.Is(err, io.EOF)) {
 			return
+		}
+		if h := m.p.opts.Media; h != nil {
+			m.received.Add(1)
+			h.Received(m.callID, buf[:n])
+			continue
 		}
 		// An error with a packet is an unexpected payload type: count it.
 		if pkt.Unmarshal(buf[:n]) != nil {
@@ -531,6 +539,25 @@ func (p *Phone) Stats() MediaStats {
 		return MediaStats{}
 	}
 	return m.stats()
+}
+
+// MediaHandler takes over the audio of a phone's calls (Options.Media).
+// Its methods run on the call's media goroutines and must not block.
+type MediaHandler interface {
+	// Connected is called once a call's media is up: from then on w sends
+	// RTP to the gateway, until the call ends.
+	Connected(callID string, w RTPWriter)
+	// Received is called with every RTP packet received on a call; pkt is
+	// reused once Received returns.
+	Received(callID string, pkt []byte)
+}
+
+// RTPWriter sends a call's RTP: W.WriteRTP with SSRC in the header, and PT
+// (the negotiated G.711 law's payload type) for audio.
+type RTPWriter struct {
+	SSRC uint32
+	PT   uint8
+	W    webrtc.TrackLocalWriter
 }
 
 // sendTrack is the phone's audio track. Unlike pion's static tracks it

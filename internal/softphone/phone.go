@@ -54,6 +54,11 @@ type Options struct {
 	// NoMedia skips WebRTC entirely: no offer is sent for calls. For tests
 	// of the protocol alone.
 	NoMedia bool
+	// Media, when not nil, takes over the audio of every call (load
+	// generators such as cmd/hubload): WebRTC is negotiated as usual, but
+	// the phone sends nothing from Source and records nothing; see
+	// MediaHandler.
+	Media MediaHandler
 	// ICEServers, when not nil, replaces the STUN/TURN servers the
 	// session names. An empty, non-nil list means host candidates only.
 	ICEServers []ICEServer
