@@ -608,7 +608,9 @@ func TestSessionTrunkFirstAndSwitch(t *testing.T) {
 // TestSessionReoffer: the softphone reloads and offers again on a new
 // PeerConnection; the new leg replaces the old one without a failure event.
 func TestSessionReoffer(t *testing.T) {
-	e := newTestEngine(t, nil)
+	// The RTP timeout must not fire while the legs connect (slow under -race
+	// on a busy machine): this test is about the browser leg.
+	e := newTestEngine(t, func(o *Options) { o.RTPTimeout = time.Minute })
 	s, events := newTestSession(t, e)
 	gw := rtpAddr(t, s)
 	trunk := newTestTrunk(t, "127.0.0.1")
