@@ -109,6 +109,9 @@ type trunkAnswer struct {
 	hasEvent bool
 	// formats are the formats of ours in the trunk's m= list, in its order.
 	formats []format
+	// offerer: the SDP was the trunk's offer (an inbound call), so the
+	// trunk sends with its payload types rather than ours.
+	offerer bool
 }
 
 // hold reports whether the trunk put the stream on hold with c=0.0.0.0.

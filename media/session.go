@@ -51,6 +51,7 @@ type Session struct {
 	answered atomic.Bool                // MarkAnswered was called
 	timedOut atomic.Bool                // EventRTPTimeout was delivered
 	closing  atomic.Bool                // Close has begun: no more events
+	rec      recordTap                  // Record's recorder, nil if none
 	stats    counters
 
 	// The loop's: the trunk reader's state, and the limit on warnings of
@@ -67,6 +68,7 @@ type Session struct {
 	leg         *webrtcLeg   // the browser leg, once an offer arrived
 	trunkAns    *trunkAnswer // the trunk's latest SDP
 	browserNeg  *browserLeg  // what the browser leg negotiated
+	player      *player      // Play's, nil if none
 }
 
 // relatchAfter is how long the latched trunk source must be silent before
@@ -99,6 +101,10 @@ type rules struct {
 	// trunkSends: the trunk sends RTP (not c=0.0.0.0, sendrecv/sendonly),
 	// so the inactivity timeout applies.
 	trunkSends bool
+	// trunkLaw and trunkPT are what we send the trunk audio with;
+	// browserLaw is the law of the audio relayed towards the browser.
+	trunkLaw, browserLaw codec
+	trunkPT              uint8
 }
 
 // buildRules derives the relay rules from what each leg negotiated; either
@@ -111,13 +117,19 @@ func buildRules(ta *trunkAnswer, bl *browserLeg) *rules {
 	if bl != nil {
 		bLaw, bPT = bl.law, bl.lawPT
 	}
+	r.browserLaw = bLaw
 	if ta != nil {
+		r.trunkLaw, r.trunkPT = ta.law, ta.lawPT
 		r.trunk = netip.AddrPortFrom(ta.remote.Addr().Unmap(), ta.remote.Port())
 		r.sendTrunk = ta.sends()
 		r.trunkSends = !ta.hold() && (ta.dir == dirSendRecv || ta.dir == dirSendOnly)
 		// The trunk should send with our offer's payload types (RFC 3264);
 		// those of its answer are accepted as well, where they do not clash.
+		// When the trunk made the offer, it sends with its own.
 		trunkSent := append(append([]format(nil), trunkOfferFormats...), ta.formats...)
+		if ta.offerer {
+			trunkSent = ta.formats
+		}
 		for i, f := range trunkSent {
 			if containsPT(trunkSent[:i], f.pt) {
 				continue
@@ -249,6 +261,7 @@ func (s *Session) Close() error {
 
 func (s *Session) close() error {
 	s.closing.Store(true) // no more events
+	s.StopPlay()          // before the sockets close
 	s.mu.Lock()
 	s.closed = true
 	leg := s.leg
@@ -341,6 +354,10 @@ func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, n
 		return nil
 	}
 	tr.heard(s, now)
+	if rec := s.rec.Load(); rec != nil {
+		start, end, _ := rtpPayload(pkt) // process validated it
+		rec.add(pkt[start:end], r.browserLaw)
+	}
 	out := s.out.Load()
 	if out == nil {
 		s.stats.notReady.Add(1) // early media before the browser is connected
