@@ -30,6 +30,16 @@ const (
 	evSIPTimeout                          // the trunk leg never reported its end
 	evResync                              // a socket re-attached: send it the call's state
 	evMediaGrace                          // the browser's audio stayed down too long
+	// Inbound calls (inbound.go).
+	evAccept       // the rep answers
+	evDecline      // the rep declines
+	evOpenRecord   // the rep asks HubSpot to open the caller's record
+	evCallerID     // HubSpot's caller-ID match (or its failure)
+	evOwner        // the matched record's owner is known
+	evStepTimeout  // a route step rang out
+	evPlayDone     // the voicemail greeting ended
+	evVoicemailMax // a voicemail message reached its maximum length
+	evDetach       // a socket of the rep went away
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -49,6 +59,12 @@ type callEvent struct {
 	engagementID json.RawMessage
 	// evMediaGrace: the outage it was armed for
 	outage int
+	// Inbound calls: the offer (a rep's view) the event is for, the
+	// caller-ID match, the owner found, a step's sequence number.
+	offer   *offer
+	matches []callerIDMatch
+	rep     string
+	seq     int
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -114,16 +130,31 @@ func (c *Call) post(ev callEvent) bool {
 	}
 }
 
+// callRef is the call a Session shows: an outbound Call, or the session's
+// offer of an inbound call (inbound.go). Its methods are safe to call from
+// any goroutine.
+type callRef interface {
+	callID() string
+	snapshot() callSnapshot
+	// post hands an event to the call's goroutine; false once it is gone.
+	post(ev callEvent) bool
+	// finished is closed when the call's goroutine is gone.
+	finished() <-chan struct{}
+}
+
+func (c *Call) callID() string            { return c.ID }
+func (c *Call) finished() <-chan struct{} { return c.done }
+
 // autoComplete completes an ended call without outcome or notes and waits
 // until callCompleted is queued for HubSpot.
-func (c *Call) autoComplete() {
+func autoComplete(c callRef) {
 	done := make(chan struct{})
 	if !c.post(callEvent{kind: evWrapUp, auto: true, done: done}) {
 		return
 	}
 	select {
 	case <-done:
-	case <-c.done:
+	case <-c.finished():
 	case <-time.After(2 * time.Second):
 	}
 }
@@ -211,7 +242,25 @@ func (c *Call) handle(ev callEvent) {
 				"The audio connection to your browser failed, so the call was ended.")
 		}
 	case evResync:
+		if c.state.Live() && !c.sess.attached(c.owner) && !c.sess.mirrorOnly(ev.conn) {
+			// A reloaded instance takes the call (and its media) over.
+			c.owner = ev.conn
+			c.sess.deliverState(c.stateMsg())
+			break
+		}
 		ev.conn.enqueue(c.stateMsg())
+	case evDetach:
+		if ev.conn == c.owner && c.state.Live() {
+			if n := c.sess.ownerCandidate(); n != nil {
+				c.owner = n
+				c.sess.deliverState(c.stateMsg())
+			}
+		}
+	case evAccept, evDecline, evOpenRecord:
+		if ev.conn != nil {
+			ev.conn.sendError(ev.re, c.ID, protoErr("bad_state", "%s is for incoming calls", map[evKind]string{
+				evAccept: "accept", evDecline: "decline", evOpenRecord: "openRecord"}[ev.kind]))
+		}
 	case evSIPTimeout:
 		if !c.sipDone {
 			c.log.Warn("trunk leg did not report its end in time; releasing the call")
@@ -453,6 +502,9 @@ func (c *Call) stateMsg() []byte {
 		ToNumber: c.to, FromNumber: c.from, StartedAt: c.startedAt.UnixMilli(),
 		EndStatus: c.endStatus, SIPCode: c.sipCode, SIPReason: c.sipReason, Message: c.message,
 		EngagementID: c.engagementID,
+	}
+	if c.owner != nil {
+		m.Owner = c.owner.instance
 	}
 	if !c.answeredAt.IsZero() {
 		m.AnsweredAt = c.answeredAt.UnixMilli()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,28 +24,33 @@ const (
 // conn is one softphone socket. readLoop and writeLoop are its goroutines;
 // others only enqueue.
 type conn struct {
-	hub    *Hub
-	ws     *websocket.Conn
-	log    *zap.Logger
-	send   chan []byte
-	quit   chan struct{}
-	once   sync.Once
-	closeM sync.Mutex
-	code   int
-	reason string
+	hub      *Hub
+	ws       *websocket.Conn
+	log      *zap.Logger
+	instance string                       // names the instance in call.owner; immutable
+	role     atomic.Pointer[instanceRole] // from onReady (presence.go)
+	send     chan []byte
+	quit     chan struct{}
+	once     sync.Once
+	closeM   sync.Mutex
+	code     int
+	reason   string
 
 	// Owned by readLoop.
-	session      *Session
-	authFailures int
+	session       *Session
+	authFailures  int
+	toldLoggedOut bool // HubSpot heard initialized{isLoggedIn: false} from this instance
 }
 
 func newConn(h *Hub, ws *websocket.Conn, remote string) *conn {
+	id := newInstanceID()
 	return &conn{
-		hub:  h,
-		ws:   ws,
-		log:  h.log.With(zap.String("remote", remote)),
-		send: make(chan []byte, sendQueue),
-		quit: make(chan struct{}),
+		hub:      h,
+		ws:       ws,
+		instance: id,
+		log:      h.log.With(zap.String("remote", remote), zap.String("instance", id)),
+		send:     make(chan []byte, sendQueue),
+		quit:     make(chan struct{}),
 	}
 }
 
@@ -172,6 +178,10 @@ func (c *conn) readLoop() {
 // handle acts on one message. It reports false when the socket must close.
 func (c *conn) handle(m clientMsg) bool {
 	re := m.env().ID
+	if c.session != nil && c.session.isClosed() {
+		// Another instance of the rep signed out: so did this one.
+		c.session = nil
+	}
 	if c.session == nil {
 		switch m := m.(type) {
 		case *loginMsg:
@@ -185,6 +195,8 @@ func (c *conn) handle(m clientMsg) bool {
 			}
 		case *sdkMsg:
 			if m.Name == "onReady" {
+				c.noteReady(m.Data)
+				c.toldLoggedOut = true
 				c.enqueue(encode("sdk", &sdkOutMsg{Name: "initialized", Data: initializedData{IsLoggedIn: false}}))
 				return true
 			}
@@ -205,15 +217,14 @@ func (c *conn) handle(m clientMsg) bool {
 		if call := s.currentCall(); call != nil {
 			snap := call.snapshot()
 			if snap.state.Live() {
-				c.sendError(re, call.ID, protoErr("bad_state", "End the call before signing out."))
+				c.sendError(re, call.callID(), protoErr("bad_state", "End the call before signing out."))
 				return true
 			}
-			call.autoComplete()
+			autoComplete(call)
 		}
-		c.hub.logout(s)
+		c.hub.logout(s, c)
 		c.enqueue(encode("sdk", &sdkOutMsg{Name: "userLoggedOut"}))
 		c.enqueue(encode("loggedOut", &replyMsg{header{Re: re}}))
-		s.detach(c)
 		c.session = nil
 	case *sdkMsg:
 		c.onSDK(re, m)
@@ -235,14 +246,21 @@ func (c *conn) handle(m clientMsg) bool {
 		if call := c.callFor(re, m.CallID); call != nil {
 			call.post(callEvent{kind: evWrapUp, conn: c, re: re, outcome: m.Outcome, notes: m.Notes})
 		}
+	case *callActionMsg:
+		kind := map[string]evKind{"accept": evAccept, "decline": evDecline, "openRecord": evOpenRecord}[m.Type]
+		if call := c.callFor(re, m.CallID); call != nil {
+			call.post(callEvent{kind: kind, conn: c, re: re})
+		}
+	case *setAvailableMsg:
+		s.setAvailable(*m.Available, "", c, re)
 	}
 	return true
 }
 
 // callFor returns the rep's call with id, or tells the softphone there is none.
-func (c *conn) callFor(re, id string) *Call {
+func (c *conn) callFor(re, id string) callRef {
 	call := c.session.currentCall()
-	if call == nil || call.ID != id {
+	if call == nil || call.callID() != id {
 		c.sendError(re, id, protoErr("no_such_call", "There is no call %q.", truncate(id, 64)))
 		return nil
 	}
@@ -274,10 +292,15 @@ func (c *conn) authenticate(re string, open func() (*Session, error), fresh bool
 		ICEServers: c.hub.opts.Media.ICEServers(),
 		Outcomes:   c.hub.outcomeInfos(),
 		ExpiresAt:  s.expires.UnixMilli(),
+		Instance:   c.instance,
+		Available:  s.presence(),
 	}))
-	if fresh {
+	if fresh || c.toldLoggedOut {
+		// A login, or an instance HubSpot still takes for logged out
+		// resuming another instance's session.
 		c.enqueue(encode("sdk", &sdkOutMsg{Name: "userLoggedIn"}))
 	}
+	c.toldLoggedOut = false
 	s.attach(c)
 	return true
 }
@@ -296,7 +319,9 @@ func (c *conn) onSDK(re string, m *sdkMsg) {
 	call := s.currentCall()
 	switch m.Name {
 	case "onReady":
-		d := initializedData{IsLoggedIn: true}
+		c.noteReady(m.Data)
+		c.hub.learnOwner(c.roleOf().ownerID, s.user.Username)
+		d := initializedData{IsLoggedIn: true, IsAvailable: s.presence()}
 		if call != nil && call.snapshot().state.Live() {
 			d.EngagementID = call.snapshot().engagementID
 		}
@@ -324,16 +349,31 @@ func (c *conn) onSDK(re string, m *sdkMsg) {
 			return
 		}
 		if m.Name == "onCreateEngagementFailed" {
-			call.log.Warn("HubSpot could not create the engagement", zap.ByteString("data", m.Data))
+			c.log.Warn("HubSpot could not create the engagement", zap.String("externalCallId", call.callID()),
+				zap.ByteString("data", m.Data))
 			d.EngagementID = nil
 		}
-		call.post(callEvent{kind: evEngagement, engagementID: d.EngagementID})
+		call.post(callEvent{kind: evEngagement, conn: c, engagementID: d.EngagementID})
+	case "onCallerIdMatchSucceeded", "onCallerIdMatchFailed":
+		if call == nil {
+			c.log.Info("caller-ID match without a call", zap.String("event", m.Name))
+			return
+		}
+		var d callerIDMatchData
+		if m.Name == "onCallerIdMatchSucceeded" {
+			if err := json.Unmarshal(m.Data, &d); err != nil {
+				c.log.Info("caller-ID match unreadable", zap.Error(err))
+			}
+		} else {
+			c.log.Info("HubSpot matched no record to the caller", zap.ByteString("data", m.Data))
+		}
+		call.post(callEvent{kind: evCallerID, conn: c, matches: d.CallerIDMatches})
 	case "onEndCall":
 		if call != nil && call.snapshot().state.Live() {
 			call.post(callEvent{kind: evHangup})
 		}
 	case "onUpdateEngagementFailed", "onFailed", "onNavigateToRecordFailed", "onSetWidgetUrlFailed",
-		"onFinalizeEngagementFailed", "onInitiateCallIdFailed", "onCallerIdMatchFailed":
+		"onFinalizeEngagementFailed", "onInitiateCallIdFailed":
 		c.log.Warn("HubSpot reported a failure", zap.String("event", m.Name), zap.ByteString("data", m.Data))
 	default:
 		c.log.Debug("HubSpot event", zap.String("event", m.Name), zap.ByteString("data", m.Data))

@@ -12,7 +12,21 @@ const (
 	EndCanceled  EndStatus = "CANCELED"
 	EndBusy      EndStatus = "BUSY"
 	EndNoAnswer  EndStatus = "NO_ANSWER"
+	// EndMissed is an inbound call the caller gave up on while it rang.
+	// It is in the SDK's EndStatus type (not in Constants.callEndStatus);
+	// the engagement's hs_call_status, which has no MISSED, says
+	// NO_ANSWER (callStatusOf).
+	EndMissed EndStatus = "MISSED"
 )
+
+// callStatusOf is the engagement's hs_call_status for an end status:
+// the same word, except MISSED, which hs_call_status does not have.
+func callStatusOf(s EndStatus) string {
+	if s == EndMissed {
+		return string(EndNoAnswer)
+	}
+	return string(s)
+}
 
 // Ending is how a call's trunk leg ended, as far as the end status cares.
 type Ending struct {

@@ -37,6 +37,10 @@ type User struct {
 	PasswordHash string
 	// FromNumber is the rep's caller ID, E.164.
 	FromNumber string
+	// HubSpotOwnerID is the rep's HubSpot owner id, for owner-aware
+	// routing. Empty: learnt from the ownerId of the rep's instances'
+	// onReady.
+	HubSpotOwnerID string
 }
 
 // Options configures a Hub. Zero values are documented per field.
@@ -65,6 +69,19 @@ type Options struct {
 	Outcomes []Outcome
 	Trunk    Trunk       // required
 	Media    MediaEngine // required
+	// Routes route inbound calls by DID (route.go). Nil: every inbound
+	// INVITE gets 404.
+	Routes []Route
+	// RingTimeout is how long a route step rings when it sets no time of
+	// its own. Zero: 20s.
+	RingTimeout time.Duration
+	// Owners finds the HubSpot owner of a CRM record, for owner-aware
+	// routing (Route.OwnerFirst). Nil: only an owner id in the caller-ID
+	// match itself is used.
+	Owners RecordOwners
+	// OnVoicemail receives every voicemail message, on a goroutine of its
+	// own. Nil: messages are logged and dropped.
+	OnVoicemail func(VoicemailMessage)
 	// Logger receives the package's logs. Nil: no logs.
 	Logger *zap.Logger
 }
@@ -79,11 +96,17 @@ type Hub struct {
 	origins   map[string]bool
 	upgrader  websocket.Upgrader
 
-	mu       sync.Mutex
-	sessions map[string]*Session // by token
-	calls    map[string]*Call
-	conns    map[*conn]struct{}
-	closing  bool
+	routes map[string]*Route // by DID, read-only
+
+	mu               sync.Mutex
+	sessions         map[string]*Session // by token
+	calls            map[string]*Call
+	incoming         map[*inCall]struct{}             // inbound calls
+	reps             map[string]map[*Session]struct{} // sessions by username
+	owners           map[string]string                // HubSpot owner id → username
+	configuredOwners map[string]bool                  // owner ids from Users: never relearnt
+	conns            map[*conn]struct{}
+	closing          bool
 
 	wg sync.WaitGroup // every call and socket goroutine
 }
@@ -108,6 +131,9 @@ func NewHub(opts Options) (*Hub, error) {
 	if opts.Outcomes == nil {
 		opts.Outcomes = DefaultOutcomes
 	}
+	if opts.RingTimeout == 0 {
+		opts.RingTimeout = 20 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -118,7 +144,12 @@ func NewHub(opts Options) (*Hub, error) {
 		origins:  make(map[string]bool),
 		sessions: make(map[string]*Session),
 		calls:    make(map[string]*Call),
+		incoming: make(map[*inCall]struct{}),
+		reps:     make(map[string]map[*Session]struct{}),
+		owners:   make(map[string]string),
 		conns:    make(map[*conn]struct{}),
+
+		configuredOwners: make(map[string]bool),
 	}
 	for i := range opts.Users {
 		u := &opts.Users[i]
@@ -135,7 +166,19 @@ func NewHub(opts Options) (*Hub, error) {
 			return nil, fmt.Errorf("cti: user %q: fromNumber %q: %w", u.Username, u.FromNumber, err)
 		}
 		h.users[u.Username] = u
+		if u.HubSpotOwnerID != "" {
+			if other, dup := h.owners[u.HubSpotOwnerID]; dup {
+				return nil, fmt.Errorf("cti: users %q and %q have the same HubSpot owner id %s", other, u.Username, u.HubSpotOwnerID)
+			}
+			h.owners[u.HubSpotOwnerID] = u.Username
+			h.configuredOwners[u.HubSpotOwnerID] = true
+		}
 	}
+	routes, err := checkRoutes(opts.Routes, h.users)
+	if err != nil {
+		return nil, err
+	}
+	h.routes = routes
 	// Unknown usernames are compared against this hash so a login takes as
 	// long whether or not the user exists: same cost as the reps' hashes.
 	cost := bcrypt.DefaultCost
@@ -218,7 +261,7 @@ type Stats struct {
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Sessions: len(h.sessions), Sockets: len(h.conns), Calls: len(h.calls)}
+	return Stats{Sessions: len(h.sessions), Sockets: len(h.conns), Calls: len(h.calls) + len(h.incoming)}
 }
 
 // Shutdown ends every call (BYE or CANCEL, callEnded and callCompleted to the
@@ -231,12 +274,25 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, c := range h.calls {
 		calls = append(calls, c)
 	}
+	incoming := make([]*inCall, 0, len(h.incoming))
+	for c := range h.incoming {
+		incoming = append(incoming, c)
+	}
 	h.mu.Unlock()
-	h.log.Info("shutting down", zap.Int("calls", len(calls)))
+	h.log.Info("shutting down", zap.Int("calls", len(calls)), zap.Int("inboundCalls", len(incoming)))
 	for _, c := range calls {
 		c.post(callEvent{kind: evShutdown})
 	}
+	for _, c := range incoming {
+		c.post(callEvent{kind: evShutdown})
+	}
 	for _, c := range calls {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+		}
+	}
+	for _, c := range incoming {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
@@ -307,6 +363,7 @@ func (h *Hub) login(username, password string) (*Session, error) {
 	h.mu.Lock()
 	h.sessions[s.token] = s
 	h.mu.Unlock()
+	h.addSession(s)
 	s.log.Info("logged in")
 	return s, nil
 }
@@ -316,6 +373,7 @@ func (h *Hub) resume(token string) (*Session, error) {
 	s := h.sessions[token]
 	if s != nil && time.Now().After(s.expires) {
 		delete(h.sessions, token)
+		delete(h.reps[s.user.Username], s)
 		s = nil
 	}
 	h.mu.Unlock()
@@ -325,10 +383,14 @@ func (h *Hub) resume(token string) (*Session, error) {
 	return s, nil
 }
 
-func (h *Hub) logout(s *Session) {
+// logout ends s: every instance of it is signed out; from is the socket
+// that asked.
+func (h *Hub) logout(s *Session, from *conn) {
 	h.mu.Lock()
 	delete(h.sessions, s.token)
 	h.mu.Unlock()
+	h.removeSession(s)
+	s.end(from)
 	s.log.Info("logged out")
 }
 
@@ -341,13 +403,13 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	if prev := s.currentCall(); prev != nil {
 		snap := prev.snapshot()
 		if snap.state.Live() {
-			from.sendError(re, prev.ID, protoErr("call_in_progress", "Finish the current call before dialling another."))
+			from.sendError(re, prev.callID(), protoErr("call_in_progress", "Finish the current call before dialling another."))
 			return
 		}
 		if snap.state == StateEnded {
 			// HubSpot must see callCompleted for the old call before the new
 			// call starts, or it keeps a ghost engagement.
-			prev.autoComplete()
+			autoComplete(prev)
 		}
 	}
 	if region != "" && len(region) != 2 {

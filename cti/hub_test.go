@@ -82,6 +82,9 @@ type fakeSession struct {
 	answers  [][]byte
 	answered bool
 	closed   bool
+	// inbound calls (inbound_test.go)
+	plays     []string
+	recording bool
 }
 
 func (s *fakeSession) TrunkOffer() []byte { return []byte("v=0\r\n") }

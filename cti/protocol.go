@@ -92,6 +92,17 @@ type wrapUpMsg struct {
 	Notes   string `json:"notes"`
 }
 
+// callActionMsg is accept, decline and openRecord: an action on a call.
+type callActionMsg struct {
+	envelope
+	CallID string `json:"callId"`
+}
+
+type setAvailableMsg struct {
+	envelope
+	Available *bool `json:"available"`
+}
+
 var newClientMsg = map[string]func() clientMsg{
 	"login":     func() clientMsg { return new(loginMsg) },
 	"resume":    func() clientMsg { return new(resumeMsg) },
@@ -103,6 +114,11 @@ var newClientMsg = map[string]func() clientMsg{
 	"candidate": func() clientMsg { return new(candidateMsg) },
 	"hangup":    func() clientMsg { return new(hangupMsg) },
 	"wrapUp":    func() clientMsg { return new(wrapUpMsg) },
+	// Inbound calls and presence.
+	"accept":       func() clientMsg { return new(callActionMsg) },
+	"decline":      func() clientMsg { return new(callActionMsg) },
+	"openRecord":   func() clientMsg { return new(callActionMsg) },
+	"setAvailable": func() clientMsg { return new(setAvailableMsg) },
 }
 
 // sdkInbound lists the HubSpot → app events a softphone may forward.
@@ -189,6 +205,20 @@ func (m *candidateMsg) validate() error {
 }
 
 func (m *hangupMsg) validate() error { return required("hangup", "callId", m.CallID) }
+
+func (m *callActionMsg) validate() error {
+	if err := required(m.Type, "callId", m.CallID); err != nil {
+		return err
+	}
+	return maxLen(m.Type, "callId", m.CallID, 64)
+}
+
+func (m *setAvailableMsg) validate() error {
+	if m.Available == nil {
+		return protoErr("bad_message", "%q needs a boolean \"available\"", "setAvailable")
+	}
+	return nil
+}
 
 func (m *wrapUpMsg) validate() error {
 	if err := required("wrapUp", "callId", m.CallID); err != nil {
@@ -298,6 +328,19 @@ type sessionMsg struct {
 	ICEServers []media.ICEServer `json:"iceServers"`
 	Outcomes   []outcomeInfo     `json:"outcomes"`
 	ExpiresAt  int64             `json:"expiresAt"`
+	// Instance names this socket (this softphone instance) in call.owner.
+	Instance string `json:"instance"`
+	// Available: the rep takes inbound calls (presence, below).
+	Available bool `json:"available"`
+}
+
+// presenceMsg tells every instance of a rep whether they take inbound calls.
+type presenceMsg struct {
+	header
+	Available bool `json:"available"`
+	// Reason says why the gateway changed it ("" when the rep did):
+	// "disconnected" (no instance stayed connected).
+	Reason string `json:"reason,omitempty"`
 }
 
 type userInfo struct {
@@ -334,6 +377,24 @@ type callMsg struct {
 	SIPReason    string          `json:"sipReason,omitempty"`
 	Message      string          `json:"message,omitempty"`
 	EngagementID json.RawMessage `json:"engagementId,omitempty"`
+	// Owner is the instance that holds the call's media and talks to
+	// HubSpot about it (sessionMsg.Instance); "" while an inbound call
+	// rings. Other instances of the rep mirror the call.
+	Owner string `json:"owner,omitempty"`
+	// Inbound calls only.
+	Caller *callerInfo `json:"caller,omitempty"` // HubSpot's caller-ID match
+	// EndReason says why an inbound call ended for this rep: answered,
+	// answered_elsewhere, declined, missed, routed (rang out, or went to
+	// another rep or the fallback).
+	EndReason  string `json:"endReason,omitempty"`
+	AnsweredBy string `json:"answeredBy,omitempty"` // display name, for answered_elsewhere
+}
+
+// callerInfo is the record HubSpot matched to an inbound caller.
+type callerInfo struct {
+	Name              string          `json:"name,omitempty"`
+	Type              string          `json:"type,omitempty"` // CONTACT, COMPANY
+	ObjectCoordinates json.RawMessage `json:"objectCoordinates,omitempty"`
 }
 
 type answerMsg struct {

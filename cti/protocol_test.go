@@ -19,6 +19,10 @@ func TestDecodeClientMessages(t *testing.T) {
 		`{"v":1,"type":"candidate","callId":"c","candidate":{"candidate":"","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"v":1,"type":"hangup","callId":"c"}`,
 		`{"v":1,"type":"wrapUp","callId":"c","outcome":"","notes":""}`,
+		`{"v":1,"type":"accept","callId":"c"}`,
+		`{"v":1,"type":"decline","callId":"c","id":"d"}`,
+		`{"v":1,"type":"openRecord","callId":"c"}`,
+		`{"v":1,"type":"setAvailable","available":false}`,
 	}
 	for _, f := range good {
 		if _, err := decodeClientMsg([]byte(f)); err != nil {
@@ -37,6 +41,10 @@ func TestDecodeClientMessages(t *testing.T) {
 		`{"v":1,"type":"sdk","name":"onReady","data":[1]}`:                                  "bad_message",
 		`{"v":1,"type":"candidate","callId":"c"}`:                                           "bad_message",
 		`{"v":1,"type":"wrapUp","callId":"c","notes":"` + strings.Repeat("n", 10001) + `"}`: "bad_message",
+		`{"v":1,"type":"accept"}`:                                                           "bad_message",
+		`{"v":1,"type":"accept","callId":"c","sdp":"x"}`:                                    "bad_message",
+		`{"v":1,"type":"setAvailable"}`:                                                     "bad_message",
+		`{"v":1,"type":"setAvailable","available":"yes"}`:                                   "bad_message",
 	}
 	for f, code := range bad {
 		_, err := decodeClientMsg([]byte(f))
@@ -54,6 +62,7 @@ func FuzzDecodeClientMsg(f *testing.F) {
 		`{"v":1,"type":"sdk","name":"onDialNumber","data":{"phoneNumber":"+1"}}`,
 		`{"v":1,"type":"candidate","callId":"c","candidate":{"candidate":"x"}}`,
 		`{"v":1,"type":"wrapUp","callId":"c","outcome":"busy","notes":"n"}`,
+		`{"v":1,"type":"accept","callId":"c"}`, `{"v":1,"type":"setAvailable","available":true}`,
 		`{"v":1e400}`, `{"v":1,"type":"dial","toNumber":null}`, `[]`, `{`,
 	} {
 		f.Add([]byte(s))

@@ -8,6 +8,60 @@ import "encoding/json"
 type initializedData struct {
 	IsLoggedIn   bool            `json:"isLoggedIn"`
 	EngagementID json.RawMessage `json:"engagementId,omitempty"`
+	// IsAvailable is the rep's presence for inbound calls (HubSpot's docs
+	// and demos send it; the typed SDK does not list it).
+	IsAvailable bool `json:"isAvailable"`
+}
+
+// incomingCallData is incomingCall's payload (INCOMING_CALL).
+type incomingCallData struct {
+	ExternalCallID   string `json:"externalCallId"`
+	FromNumber       string `json:"fromNumber"`
+	ToNumber         string `json:"toNumber"`
+	CallStartTime    int64  `json:"callStartTime"`
+	CreateEngagement bool   `json:"createEngagement"`
+}
+
+// callTransferredData is callTransferred's payload (SDK 0.9.6): the
+// inbound call was routed away from this rep.
+type callTransferredData struct {
+	ExternalCallID string `json:"externalCallId"`
+}
+
+// navigateToRecordData is navigateToRecord's payload.
+type navigateToRecordData struct {
+	ObjectCoordinates json.RawMessage `json:"objectCoordinates"`
+	EngagementID      json.RawMessage `json:"engagementId,omitempty"`
+}
+
+// readyData is the part of HubSpot's onReady (SYNC) payload the gateway
+// reads: where this instance runs and for which HubSpot user.
+type readyData struct {
+	IframeLocation    string          `json:"iframeLocation"`
+	UsesCallingWindow *bool           `json:"usesCallingWindow"`
+	OwnerID           json.RawMessage `json:"ownerId"`
+}
+
+// callerIDMatchData is onCallerIdMatchSucceeded's payload.
+type callerIDMatchData struct {
+	CallerIDMatches []callerIDMatch `json:"callerIdMatches"`
+}
+
+type callerIDMatch struct {
+	CallerIDType      string          `json:"callerIdType"` // CONTACT, COMPANY
+	ObjectCoordinates json.RawMessage `json:"objectCoordinates"`
+	FirstName         string          `json:"firstName"`
+	LastName          string          `json:"lastName"`
+	Name              string          `json:"name"`
+	// OwnerID is not in HubSpot's documented payload; used when present.
+	OwnerID json.RawMessage `json:"ownerId"`
+}
+
+// objectCoordinates is a CRM record's address in callerIdMatches.
+type objectCoordinates struct {
+	PortalID     json.Number `json:"portalId"`
+	ObjectID     json.Number `json:"objectId"`
+	ObjectTypeID string      `json:"objectTypeId"`
 }
 
 type outgoingCallData struct {

@@ -10,8 +10,10 @@ import (
 // maxOutbox bounds the SDK events kept for a rep with no socket attached.
 const maxOutbox = 256
 
-// Session is a logged-in rep: their sockets (one per softphone instance),
-// their current call, and the SDK events waiting for a socket.
+// Session is a logged-in rep: their sockets (one per softphone instance:
+// the record widget, the nav-bar remote of every HubSpot tab, the calling
+// window), their current call, their presence for inbound calls, and the
+// SDK events waiting for a socket.
 type Session struct {
 	hub     *Hub
 	token   string
@@ -26,23 +28,28 @@ type Session struct {
 	mu     sync.Mutex // guards the fields below; no I/O under it
 	conns  []*conn    // in attach order: the last is the most recent
 	outbox [][]byte   // sdk messages no socket could take
-	call   *Call      // live, or ended and waiting for wrap-up
+	call   callRef    // live, or ended and waiting for wrap-up
 	grace  *time.Timer
+	closed bool // logged out: its sockets are signed out too
+	// Presence (presence.go): the rep asked to take inbound calls; kept
+	// for ReconnectGrace after the last socket goes.
+	wantAvailable bool
+	away          *time.Timer
 }
 
-func (s *Session) currentCall() *Call {
+func (s *Session) currentCall() callRef {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.call
 }
 
-func (s *Session) setCall(c *Call) {
+func (s *Session) setCall(c callRef) {
 	s.mu.Lock()
 	s.call = c
 	s.mu.Unlock()
 }
 
-func (s *Session) callGone(c *Call) {
+func (s *Session) callGone(c callRef) {
 	s.mu.Lock()
 	if s.call == c {
 		s.call = nil
@@ -61,6 +68,10 @@ func (s *Session) attach(c *conn) {
 	if s.grace != nil {
 		s.grace.Stop()
 		s.grace = nil
+	}
+	if s.away != nil {
+		s.away.Stop()
+		s.away = nil
 	}
 	s.mu.Unlock()
 	if call != nil {
@@ -87,7 +98,11 @@ func (s *Session) detach(c *conn) {
 			call.post(callEvent{kind: evGrace})
 		})
 	}
+	s.awayLocked()
 	s.mu.Unlock()
+	if call != nil {
+		call.post(callEvent{kind: evDetach, conn: c})
+	}
 }
 
 // deliverSDK sends an SDK event to the socket that owns the call, else to the
@@ -100,8 +115,10 @@ func (s *Session) deliverSDK(owner *conn, msg []byte) {
 			to = c
 		}
 	}
-	if to == nil && len(s.conns) > 0 {
-		to = s.conns[len(s.conns)-1]
+	if to == nil {
+		if sp := s.speakersLocked(); len(sp) > 0 {
+			to = sp[len(sp)-1]
+		}
 	}
 	if to == nil {
 		if len(s.outbox) >= maxOutbox {

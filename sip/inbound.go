@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
@@ -164,7 +165,14 @@ func (u *UA) refuse(req *gosip.Request, tx gosip.ServerTransaction, policy Sourc
 
 // InboundInvite is an out-of-dialog INVITE from a trunk's address, handed to
 // Options.OnInvite before anything (media least of all) is set up for it.
-// The handler must answer it.
+// The handler must answer it, at once or later from another goroutine:
+// Reject (or RejectAfter), or Progress and then Answer or Reject. After
+// Answer, hubline is the UAS of the dialog (uas.go): Hangup sends BYE, and
+// the dialog's end arrives on the OnEvent callback. The caller may CANCEL
+// at any time before the answer (sipgo answers 487); that too is an event.
+//
+// Methods are safe for concurrent use; each returns an error wrapping
+// ErrDialogState when the dialog is past the point it applies to.
 type InboundInvite struct {
 	// Trunk is the Name of the trunk whose address it came from.
 	Trunk string
@@ -173,33 +181,68 @@ type InboundInvite struct {
 	CallID string
 	// To is the user part of the Request-URI; From the user part of From.
 	To, From string
+	// FromName is the From display name ("" when none).
+	FromName string
 	// DID is the trunk's DID (E.164) the Request-URI or To names; "" when
 	// none does.
 	DID string
 	// SDP is the offer; nil for an offerless INVITE.
 	SDP []byte
+	// Received is when the INVITE reached the UA.
+	Received time.Time
 
-	ua  *UA
-	req *gosip.Request
-	tx  gosip.ServerTransaction
+	ua       *UA
+	req      *gosip.Request
+	tx       gosip.ServerTransaction
+	log      *zap.Logger
+	localTag string // our To tag
+
+	cmds       chan uasCmd         // to run
+	acks       chan *gosip.Request // ACKs for our 2xx (cap 1)
+	byes       chan *gosip.Request // BYEs from the trunk, answered already (cap 1)
+	canceled   chan struct{}       // closed when the caller CANCELs
+	cancelOnce sync.Once
+	final      chan struct{} // closed once the INVITE has its final response (or never will)
+	finalOnce  sync.Once
+	done       chan struct{} // closed when run returns
+
+	evMu    sync.Mutex // guards evQueue and onEvent
+	evQueue []Event
+	onEvent func(Event)
+	evReady chan struct{} // cap 1: evQueue or onEvent changed
 }
 
 // Reject answers the INVITE with a final non-2xx code (300–699).
 func (in *InboundInvite) Reject(code int, reason string) error {
+	return in.RejectAfter(code, reason, 0)
+}
+
+// RejectAfter is Reject with a Retry-After header of retryAfter (whole
+// seconds; zero: none), as a 480 or 503 may carry (RFC 3261 20.33).
+func (in *InboundInvite) RejectAfter(code int, reason string, retryAfter time.Duration) error {
 	if code < 300 || code > 699 {
 		return fmt.Errorf("sip: Reject: %d is not a final non-2xx code", code)
 	}
-	in.ua.respond(in.req, in.tx, code, reason)
-	return nil
+	return in.do(uasCmd{kind: cmdReject, code: code, reason: reason, retryAfter: retryAfter})
 }
 
 func (u *UA) newInbound(ts *trunkState, req *gosip.Request, tx gosip.ServerTransaction) *InboundInvite {
 	in := &InboundInvite{
 		Trunk: ts.conf.name, Source: sourceOf(req), CallID: callIDOf(req),
-		To: req.Recipient.User, SDP: sdpOf(req), ua: u, req: req, tx: tx,
+		To: req.Recipient.User, SDP: sdpOf(req), Received: time.Now(), ua: u, req: req, tx: tx,
+		localTag: gosip.GenerateTagN(16),
+		cmds:     make(chan uasCmd),
+		acks:     make(chan *gosip.Request, 1),
+		byes:     make(chan *gosip.Request, 1),
+		canceled: make(chan struct{}),
+		final:    make(chan struct{}),
+		done:     make(chan struct{}),
+		evReady:  make(chan struct{}, 1),
 	}
+	in.log = u.log.With(zap.String("sipCallId", in.CallID), zap.String("trunk", ts.conf.name))
 	if f := req.From(); f != nil {
 		in.From = f.Address.User
+		in.FromName = f.DisplayName
 	}
 	users := []string{req.Recipient.User}
 	if to := req.To(); to != nil {

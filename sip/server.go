@@ -14,11 +14,17 @@ import (
 // handleInvite refuses re-INVITEs (488: the session stays as it was, RFC
 // 3261 14.2; hold and codec changes are not supported) and hands inbound
 // INVITEs from trunks to Options.OnInvite (480 without one). Unknown
-// sources get the source policy.
+// sources get the source policy. It returns (and sipgo lets the INVITE's
+// transaction go) once the INVITE has its final response.
 func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if toTag(req) != "" {
 		if c := u.lookup(req); c != nil {
 			c.log.Info("re-INVITE refused: not supported")
+			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		if in := u.lookupInbound(req); in != nil {
+			in.log.Info("re-INVITE refused: not supported")
 			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
@@ -31,12 +37,35 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	if u.onInvite == nil {
-		u.log.Info("inbound INVITE refused: inbound calls are not routed yet", zap.String("trunk", ts.conf.name),
+		u.log.Info("inbound INVITE refused: inbound calls are not routed", zap.String("trunk", ts.conf.name),
 			zap.String("sipCallId", callIDOf(req)), zap.String("from", fromURI(req)))
 		u.respond(req, tx, gosip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 		return
 	}
-	u.onInvite(u.newInbound(ts, req, tx))
+	in := u.newInbound(ts, req, tx)
+	if code, reason := u.registerInbound(in); code != 0 {
+		in.log.Info("inbound INVITE refused", zap.Int("code", code), zap.String("reason", reason))
+		u.respond(req, tx, code, reason)
+		return
+	}
+	in.log.Info("inbound INVITE", zap.String("to", in.To), zap.String("did", in.DID), zap.String("from", in.From),
+		zap.String("source", in.Source.String()))
+	go in.run()
+	go in.deliver()
+	u.onInvite(in)
+	<-in.final
+}
+
+// handleAck hands the ACK of an inbound call's 2xx to its dialog; other
+// ACKs (for our non-2xx responses they are absorbed by sipgo's
+// transactions) are dropped.
+func (u *UA) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
+	if in := u.lookupInbound(req); in != nil {
+		select {
+		case in.acks <- req:
+		default: // one is queued already
+		}
+	}
 }
 
 // noDialog answers an in-dialog request that matches no dialog: 481 to a
@@ -49,8 +78,8 @@ func (u *UA) noDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
-// handleBye answers a BYE for one of our calls with 200 and tells the call;
-// 481 for an unknown dialog.
+// handleBye answers a BYE for one of our calls, outbound or inbound, with
+// 200 and tells the call; 481 for an unknown dialog.
 func (u *UA) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
 	c := u.lookup(req)
 	if c != nil {
@@ -61,14 +90,22 @@ func (u *UA) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
 			c = nil // another fork's dialog: we never confirmed it
 		}
 	}
-	if c == nil {
-		u.log.Info("BYE for an unknown dialog", zap.String("sipCallId", callIDOf(req)),
-			zap.String("toTag", toTag(req)), zap.String("fromTag", fromTag(req)))
-		u.noDialog(req, tx)
+	if c != nil {
+		u.respond(req, tx, gosip.StatusOK, "OK")
+		c.remoteBye(req)
 		return
 	}
-	u.respond(req, tx, gosip.StatusOK, "OK")
-	c.remoteBye(req)
+	if in := u.lookupInbound(req); in != nil {
+		u.respond(req, tx, gosip.StatusOK, "OK")
+		select {
+		case in.byes <- req:
+		default: // one is pending already: that one ends the call
+		}
+		return
+	}
+	u.log.Info("BYE for an unknown dialog", zap.String("sipCallId", callIDOf(req)),
+		zap.String("toTag", toTag(req)), zap.String("fromTag", fromTag(req)))
+	u.noDialog(req, tx)
 }
 
 // handleCancel answers a CANCEL that matches no INVITE transaction: sipgo

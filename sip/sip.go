@@ -1,8 +1,9 @@
 // Package sip is hubline's trunk side: a sipgo user agent that places calls on
-// SIP trunks (with failover between them), registers with the trunks that
-// need it, probes them with OPTIONS, answers the dialog requests that belong
-// to its calls (BYE), refuses out-of-dialog requests from addresses that are
-// no trunk's, and normalises phone numbers to E.164.
+// SIP trunks (with failover between them), takes the trunks' inbound calls as
+// their UAS (uas.go), registers with the trunks that need it, probes them
+// with OPTIONS, answers the dialog requests that belong to its calls (BYE,
+// ACK), refuses out-of-dialog requests from addresses that are no trunk's,
+// and normalises phone numbers to E.164.
 //
 // Imported by cti and cmd only. It imports neither media nor cti: SDP crosses
 // the package boundary as bytes.
@@ -40,9 +41,9 @@ type Options struct {
 	// UnknownSourceOptions is the same for OPTIONS, which may also be
 	// answered (Answer: 200). Empty: UnknownSources.
 	UnknownSourceOptions SourcePolicy
-	// OnInvite takes inbound INVITEs from trunks' addresses; it must answer
-	// them. Nil: every inbound INVITE gets 480 (inbound calls are not
-	// routed yet).
+	// OnInvite takes inbound INVITEs from trunks' addresses (InboundInvite);
+	// it must answer them, at once or later. Nil: every inbound INVITE gets
+	// 480.
 	OnInvite func(*InboundInvite)
 }
 
@@ -210,6 +211,8 @@ const (
 	// EventFailed: the INVITE ended without an answer: a final non-2xx (Code,
 	// Reason, ReasonHeader), a CANCEL by us (Canceled), the ring timeout
 	// (RingTimeout), or a transport error or timeout (Err, Code 408 or 503).
+	// Of an inbound call (uas.go): our rejection (Code), or the caller's
+	// CANCEL (Canceled, Code 487).
 	EventFailed
 	// EventHangup: the trunk sent BYE after answer. ReasonHeader holds its Reason.
 	EventHangup

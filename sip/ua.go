@@ -21,14 +21,15 @@ import (
 // connections to TLS trunks.
 //
 // It places outbound calls (Dial on one trunk, DialTrunks on the configured
-// trunks with failover), registers with and probes its configured trunks,
-// and answers the requests that reach it. Out-of-dialog requests from
-// addresses that are no configured trunk's get Options.UnknownSources (403,
-// or nothing). From trunks: BYE for its calls (200; 481 for unknown
-// dialogs), OPTIONS (200), ACK (absorbed), CANCEL without a transaction
-// (481), inbound INVITE (Options.OnInvite, else 480; an in-dialog re-INVITE
-// gets 488, which leaves the session as it was, RFC 3261 14.2), anything
-// else 405.
+// trunks with failover), takes inbound ones (Options.OnInvite, uas.go),
+// registers with and probes its configured trunks, and answers the requests
+// that reach it. Out-of-dialog requests from addresses that are no
+// configured trunk's get Options.UnknownSources (403, or nothing). From
+// trunks: BYE for its calls, outbound or inbound (200; 481 for unknown
+// dialogs), OPTIONS (200), ACK (to the inbound dialog whose 2xx it
+// confirms, else absorbed), CANCEL without a transaction (481), inbound
+// INVITE (Options.OnInvite, else 480; an in-dialog re-INVITE gets 488,
+// which leaves the session as it was, RFC 3261 14.2), anything else 405.
 type UA struct {
 	// Set by NewUA, read-only afterwards.
 	log        *zap.Logger
@@ -62,11 +63,12 @@ type UA struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu       sync.Mutex // guards closed, calls, unwanted and callWG.Add
+	mu       sync.Mutex // guards closed, calls, inbound, unwanted and callWG.Add
 	closed   bool
-	calls    map[string]*Call     // by Call-ID
-	unwanted map[string]time.Time // dialogs whose 2xx we ACKed and BYEd (ackAndBye): when
-	callWG   sync.WaitGroup       // each call's run and deliver goroutines; ackAndBye's BYEs
+	calls    map[string]*Call          // by Call-ID
+	inbound  map[string]*InboundInvite // inbound dialogs, by Call-ID
+	unwanted map[string]time.Time      // dialogs whose 2xx we ACKed and BYEd (ackAndBye): when
+	callWG   sync.WaitGroup            // each call's run and deliver goroutines; ackAndBye's BYEs
 }
 
 // uaTimers are the UA's own transaction-user timeouts. They default to RFC
@@ -75,6 +77,7 @@ type uaTimers struct {
 	invite time.Duration // no response at all to an INVITE (Timer B, 64*T1)
 	cancel time.Duration // no final response after CANCEL (64*T1, RFC 3261 9.1)
 	bye    time.Duration // no final response to our BYE
+	ack    time.Duration // no ACK for our 2xx to an inbound INVITE (64*T1)
 	// register: no final response to a REGISTER; unregister bounds the
 	// unregistering on Close.
 	register, unregister time.Duration
@@ -88,6 +91,7 @@ func defaultTimers() uaTimers {
 		// Shorter than Timer F (64*T1): the call is over for the user once
 		// BYE is sent; 16*T1 still leaves room for four retransmissions.
 		bye:        16 * gosip.T1,
+		ack:        64 * gosip.T1,
 		register:   16 * gosip.T1,
 		unregister: 4 * gosip.T1,
 		resolve:    5 * time.Minute,
@@ -160,6 +164,7 @@ func NewUA(opts Options) (*UA, error) {
 		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
 		calls:      make(map[string]*Call),
+		inbound:    make(map[string]*InboundInvite),
 		unwanted:   make(map[string]time.Time),
 	}
 
@@ -198,7 +203,7 @@ func NewUA(opts Options) (*UA, error) {
 	}
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnBye(u.handleBye)
-	u.srv.OnAck(func(*gosip.Request, gosip.ServerTransaction) {})
+	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
 	u.srv.OnNoRoute(u.handleOther)

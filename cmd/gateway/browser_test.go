@@ -105,6 +105,7 @@ type hostMsg struct {
 	Data      map[string]any
 	Status    string // ok, ignored, dropped, warn
 	Note      string
+	Instance  string // the instance's iframeLocation: widget, remote, window
 }
 
 type hostCall struct {

@@ -35,6 +35,10 @@ type Config struct {
 	DemoTrunk       DemoConfig    `yaml:"demoTrunk"`
 	Media           MediaConfig   `yaml:"media"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// Routing routes inbound calls by DID (routing.go); HubSpot is the
+	// API owner-aware routing asks for records' owners.
+	Routing RoutingConfig `yaml:"routing"`
+	HubSpot HubSpotConfig `yaml:"hubspot"`
 }
 
 type HTTPConfig struct {
@@ -59,6 +63,10 @@ type UserConfig struct {
 	DisplayName  string `yaml:"displayName"`
 	PasswordHash string `yaml:"passwordHash"`
 	FromNumber   string `yaml:"fromNumber"`
+	// HubSpotOwnerID maps the rep to a HubSpot owner, for owner-aware
+	// routing. Default: learnt from the ownerId HubSpot gives the rep's
+	// softphone.
+	HubSpotOwnerID string `yaml:"hubspotOwnerId"`
 }
 
 type CallsConfig struct {
@@ -279,6 +287,7 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
+	c.validateRouting(bad)
 	return errors.Join(errs...)
 }
 

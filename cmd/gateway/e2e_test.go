@@ -127,7 +127,7 @@ func callEvents(t *testing.T, p *softphone.Phone) []sdkCall {
 	var out []sdkCall
 	for _, e := range p.SDKEvents() {
 		switch e.Name {
-		case "initialized", "userLoggedIn", "userLoggedOut":
+		case "initialized", "userLoggedIn", "userLoggedOut", "userAvailable", "userUnavailable":
 			continue
 		}
 		m := map[string]any{}

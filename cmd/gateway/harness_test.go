@@ -79,7 +79,10 @@ type gwConfig struct {
 	demoTrunk    bool
 	engageWait   time.Duration
 	extraOrigins []string
-	users        int // reps: ana (and ana1 … ana<users-1>, all with testPassword)
+	users        int               // reps: ana (and ana1 … ana<users-1>, all with testPassword)
+	dids         []string          // the trunk's DIDs (inbound calls)
+	extra        string            // YAML appended to the file (routing:, hubspot: …)
+	usersExtra   map[string]string // username → hubspotOwnerId
 }
 
 func (c gwConfig) yaml() string {
@@ -124,7 +127,11 @@ shutdownTimeout: 10s
 		if c.trunkPass != "" {
 			fmt.Fprintf(&b, "    username: %s\n    passwordEnv: HUBLINE_TEST_TRUNK_PASSWORD\n", trunkUser)
 		}
+		if len(c.dids) > 0 {
+			fmt.Fprintf(&b, "    dids: [\"%s\"]\n", strings.Join(c.dids, `", "`))
+		}
 	}
+	b.WriteString(c.extra)
 	return b.String()
 }
 
@@ -135,7 +142,11 @@ func (c gwConfig) usersYAML() string {
 		if i > 0 {
 			name = fmt.Sprintf("%s%d", testUser, i)
 		}
-		fmt.Fprintf(&b, "    - {username: %s, displayName: Rep %d, passwordHash: %q, fromNumber: %q}\n", name, i, testHash(), testFrom)
+		owner := ""
+		if id := c.usersExtra[name]; id != "" {
+			owner = fmt.Sprintf(", hubspotOwnerId: %q", id)
+		}
+		fmt.Fprintf(&b, "    - {username: %s, displayName: Rep %d, passwordHash: %q, fromNumber: %q%s}\n", name, i, testHash(), testFrom, owner)
 	}
 	return b.String()
 }
@@ -266,6 +277,18 @@ func (g *gateway) stop() {
 }
 
 func (g *gateway) wsURL() string { return "ws://" + g.HTTP + "/ws" }
+
+// sipAddr is the address the gateway's SIP user agent listens on.
+func (g *gateway) sipAddr() string {
+	g.t.Helper()
+	for _, m := range g.logsWith("sip user agent listening") {
+		if a, ok := m["addr"].(string); ok {
+			return a
+		}
+	}
+	g.t.Fatal("the gateway logged no SIP address")
+	return ""
+}
 
 func (g *gateway) origin() string { return "http://" + g.HTTP }
 

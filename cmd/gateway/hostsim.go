@@ -61,9 +61,12 @@ func serveHostSimSettings(w http.ResponseWriter, r *http.Request) {
 		URL:    scheme + "://" + otherLoopback(r.Host) + "/softphone/",
 		Width:  400,
 		Height: 600,
-		// hubline keeps the call's media in the widget: no calling window,
-		// no remote, outbound only.
-		IsReady: true,
+		// hubline keeps the call's media in the widget by default; it
+		// also runs as the calling remote and window (inbound calls),
+		// which the localStorage override turns on (usesRemote,
+		// usesCallingWindow).
+		IsReady:                true,
+		SupportsInboundCalling: true,
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -153,9 +154,23 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		trunks = append(trunks, st)
 		trunkNames = append(trunkNames, t.Name+"="+t.Address)
 	}
+	inboundRoutes, err := buildRoutes(cfg, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	// Inbound INVITEs go to the Hub, which needs the UA: until it exists
+	// they are refused (503).
+	var inbound atomic.Pointer[cti.Hub]
 	// The UA registers with the trunks that need it and probes them; its
 	// Close (deferred: after the calls have ended) unregisters.
 	ua, err := sip.NewUA(sip.Options{
+		OnInvite: func(in *sip.InboundInvite) {
+			if h := inbound.Load(); h != nil {
+				cti.InviteHandler(h)(in)
+				return
+			}
+			_ = in.RejectAfter(503, "Service Unavailable", 0)
+		},
 		ListenAddr:           cfg.SIP.Listen,
 		PublicHost:           cfg.SIP.PublicHost,
 		UserAgent:            cfg.SIP.UserAgent,
@@ -179,10 +194,23 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		Trunk:          cti.SIPTrunks(ua),
 		Media:          cti.MediaOf(engine),
 		Logger:         log,
+		Routes:         inboundRoutes,
+		RingTimeout:    cfg.Routing.RingTimeout,
+	}
+	if cfg.Routing.VoicemailDir != "" {
+		hubOpts.OnVoicemail = voicemailWriter(cfg.Routing.VoicemailDir, log.Named("voicemail"))
+	}
+	if env := cfg.HubSpot.AccessTokenEnv; env != "" {
+		token := getenv(env)
+		if token == "" {
+			return fmt.Errorf("hubspot.accessTokenEnv: environment variable %s is empty", env)
+		}
+		hubOpts.Owners = &cti.HubSpotCRM{BaseURL: cfg.HubSpot.APIURL, Token: token}
 	}
 	for _, u := range cfg.Auth.Users {
 		hubOpts.Users = append(hubOpts.Users, cti.User{
 			Username: u.Username, DisplayName: u.DisplayName, PasswordHash: u.PasswordHash, FromNumber: u.FromNumber,
+			HubSpotOwnerID: u.HubSpotOwnerID,
 		})
 	}
 	for _, o := range cfg.Calls.Outcomes {
@@ -192,6 +220,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 	if err != nil {
 		return err
 	}
+	inbound.Store(hub)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

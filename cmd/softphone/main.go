@@ -44,11 +44,14 @@ const (
 	exitOther   = 5 // interrupted, connection lost mid-call, or a local failure
 )
 
-const usageText = `usage: softphone -user NAME (-password PW | -password-env VAR) [-dial NUMBER] [flags]
+const usageText = `usage: softphone -user NAME (-password PW | -password-env VAR) [-dial NUMBER | -answer] [flags]
 
 A headless hubline softphone: signs in to the gateway's WebSocket, places one
 call, sends a tone (or a WAV file), hangs up after -duration, wraps the call
-up, and reports. Without -dial it only checks that it can sign in.
+up, and reports. With -answer it takes one inbound call instead: it makes the
+rep available, answers the first call that rings within -ring-timeout, and
+goes on the same way. Without -dial or -answer it only checks that it can
+sign in.
 
 stdout: every SDK event HubSpot would have received, one JSON object a line:
   {"name":"outgoingCall","data":{...},"at":1767225600000}   (at: Unix ms)
@@ -73,7 +76,7 @@ Flags:
 type config struct {
 	url, origin, user, password string
 	number, country             string
-	hubspot                     bool
+	hubspot, answer             bool
 	tone                        float64
 	wav                         string
 	duration, ringTimeout       time.Duration
@@ -106,6 +109,7 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 	fs.StringVar(&c.password, "password", "", "rep's password")
 	fs.StringVar(&passwordEnv, "password-env", "", "read the password from environment variable `NAME`")
 	fs.StringVar(&c.number, "dial", "", "`NUMBER` to call (E.164, or national with -country)")
+	fs.BoolVar(&c.answer, "answer", false, "take one inbound call: become available and answer the first call that rings")
 	fs.StringVar(&c.country, "country", "", "onDialNumber countryCode, ISO 3166 alpha-2 (`CC`, e.g. US)")
 	fs.BoolVar(&c.hubspot, "hubspot", true, "act as HubSpot too: onReady, dial with onDialNumber, answer engagement events\n(false: dial from the keypad, with the protocol's dial)")
 	fs.Float64Var(&c.tone, "tone", 1000, "send a sine tone of `HZ` (0: silence)")
@@ -150,6 +154,8 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 		return usage("-duration must not be negative")
 	case c.ringTimeout <= 0:
 		return usage("-ring-timeout must be positive")
+	case c.answer && c.number != "":
+		return usage("give -dial or -answer, not both")
 	case c.country != "" && !c.hubspot:
 		return usage("-country needs -hubspot (the keypad's dial has no country)")
 	case c.country != "" && len(c.country) != 2:
@@ -285,7 +291,7 @@ func (s *session) run(ctx context.Context, o softphone.Options) int {
 		s.logout(ctx)
 		return exitUsage
 	}
-	if c.number == "" {
+	if c.number == "" && !c.answer {
 		s.logout(ctx)
 		s.note("signed out; no -dial, so no call")
 		return exitOK
@@ -302,9 +308,12 @@ func (s *session) call(ctx context.Context) int {
 	c, p := s.cfg, s.phone
 	var id string
 	var err error
-	if c.hubspot {
+	switch {
+	case c.answer:
+		return s.answer(ctx)
+	case c.hubspot:
 		id, err = p.DialFromHubSpot(ctx, softphone.DialNumber{PhoneNumber: c.number, CountryCode: strings.ToUpper(c.country)})
-	} else {
+	default:
 		id, err = p.Dial(ctx, c.number)
 	}
 	if err != nil {
@@ -337,11 +346,51 @@ func (s *session) call(ctx context.Context) int {
 		s.note("%s", reason)
 		return code
 	}
-	answered := time.Now()
+	return s.talk(ctx, id, time.Now())
+}
 
+// answer takes one inbound call: available, the first call that rings,
+// answered; then as a placed call.
+func (s *session) answer(ctx context.Context) int {
+	c, p := s.cfg, s.phone
+	if err := p.SetAvailable(ctx, true); err != nil {
+		return s.fail(ctx, err)
+	}
+	s.note("available; waiting up to %v for a call", c.ringTimeout)
+	wctx, cancel := context.WithTimeout(ctx, c.ringTimeout)
+	in, err := p.WaitIncoming(wctx)
+	cancel()
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			s.note("interrupted")
+			return exitOther
+		case errors.Is(err, context.DeadlineExceeded):
+			s.note("no call rang within %v", c.ringTimeout)
+			return exitCall
+		}
+		return s.fail(ctx, err)
+	}
+	s.note("call from %s to %s", in.FromNumber, in.ToNumber)
+	if _, err := p.Accept(ctx, in.CallID); err != nil {
+		var e *softphone.Error
+		if errors.As(err, &e) || errors.Is(err, softphone.ErrCallEnded) {
+			s.note("could not answer: %s", strings.TrimPrefix(err.Error(), "softphone: "))
+			return exitCall
+		}
+		return s.fail(ctx, err)
+	}
+	_ = p.SetAvailable(ctx, false)
+	return s.talk(ctx, in.CallID, time.Now())
+}
+
+// talk runs an answered call: media, DTMF, -duration of talk, hang-up,
+// wrap-up, summary.
+func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
+	c, p := s.cfg, s.phone
 	code := exitOK
 	mctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = p.WaitMedia(mctx, id)
+	err := p.WaitMedia(mctx, id)
 	cancel()
 	var reason string
 	switch {

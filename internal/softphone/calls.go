@@ -155,16 +155,24 @@ func (p *Phone) updateCallLocked(m *Call) []func() {
 
 	var after []func()
 	cm := p.media[m.CallID]
+	// The phone negotiates the media of its own calls: those it placed,
+	// and the inbound ones the gateway gave it (Owner); an inbound call
+	// rings with no owner.
+	mine := m.Owner == "" && !m.Inbound()
+	if p.session != nil && m.Owner != "" {
+		mine = m.Owner == p.session.Instance
+	}
 	switch {
-	case !seen && !m.State.Terminal() && !p.opts.NoMedia && p.err == nil:
+	case cm == nil && mine && !m.State.Terminal() && !p.opts.NoMedia && p.err == nil:
 		cm = newCallMedia(p, m.CallID)
 		p.media[m.CallID] = cm
 		p.lastMedia = cm
 		p.mediaWG.Add(1)
 		go cm.run()
-	case m.State.Terminal() && cm != nil:
+	case cm != nil && (m.State.Terminal() || !mine):
 		after = append(after, cm.end)
 	}
+	_ = seen
 	if ce := p.log.Check(zap.DebugLevel, "call"); ce != nil {
 		ce.Write(zap.String("callId", m.CallID), zap.String("state", string(m.State)))
 	}

@@ -24,6 +24,39 @@ type HubSpot struct {
 	// It runs on the phone's read loop and must not call the Phone.
 	// Nil: random 11-digit numbers, like HubSpot's.
 	EngagementID func() int64
+
+	// Location is onReady's iframeLocation: "widget" (default), "remote"
+	// or "window"; UsesCallingWindow its usesCallingWindow.
+	Location          string
+	UsesCallingWindow bool
+	// CallerID is HubSpot's caller-ID match for an incoming call's number:
+	// the phone answers incomingCall with onCallerIdMatchSucceeded and
+	// these matches, or onCallerIdMatchFailed when there are none. It runs
+	// on the phone's read loop and must not call the Phone. Nil: no match.
+	CallerID func(fromNumber string) []CallerIDMatch
+}
+
+// CallerIDMatch is one record of HubSpot's caller-ID match.
+type CallerIDMatch struct {
+	CallerIDType      string            `json:"callerIdType"` // CONTACT or COMPANY
+	ObjectCoordinates ObjectCoordinates `json:"objectCoordinates"`
+	FirstName         string            `json:"firstName,omitempty"`
+	LastName          string            `json:"lastName,omitempty"`
+	Name              string            `json:"name,omitempty"` // companies
+	Email             string            `json:"email,omitempty"`
+}
+
+// ObjectCoordinates name a CRM record.
+type ObjectCoordinates struct {
+	PortalID     int64  `json:"portalId"`
+	ObjectID     int64  `json:"objectId"`
+	ObjectTypeID string `json:"objectTypeId"` // "0-1" contact, "0-2" company
+}
+
+// ContactMatch is the caller-ID match of a contact.
+func ContactMatch(portalID, contactID int64, first, last string) CallerIDMatch {
+	return CallerIDMatch{CallerIDType: "CONTACT", FirstName: first, LastName: last,
+		ObjectCoordinates: ObjectCoordinates{PortalID: portalID, ObjectID: contactID, ObjectTypeID: "0-1"}}
 }
 
 func (h HubSpot) withDefaults() HubSpot {
@@ -39,6 +72,9 @@ func (h HubSpot) withDefaults() HubSpot {
 	if h.HostURL == "" {
 		h.HostURL = "https://app.hubspot.com"
 	}
+	if h.Location == "" {
+		h.Location = "widget"
+	}
 	if h.EngagementID == nil {
 		h.EngagementID = func() int64 { return 10_000_000_000 + rand.Int64N(90_000_000_000) }
 	}
@@ -53,8 +89,8 @@ func (p *Phone) onReadyData() any {
 		"userId":            h.UserID,
 		"ownerId":           h.OwnerID,
 		"hostUrl":           h.HostURL,
-		"iframeLocation":    "widget",
-		"usesCallingWindow": false,
+		"iframeLocation":    h.Location,
+		"usesCallingWindow": h.UsesCallingWindow,
 	}
 }
 
@@ -149,6 +185,31 @@ func (p *Phone) hubSpotReply(ev *SDK) []func() {
 		}
 	}
 	switch ev.Name {
+	case "incomingCall":
+		var d struct {
+			CreateEngagement bool   `json:"createEngagement"`
+			FromNumber       string `json:"fromNumber"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return nil
+		}
+		h := p.opts.HubSpot.withDefaults()
+		var out []func()
+		if d.CreateEngagement && !h.FailEngagement {
+			id := h.EngagementID()
+			p.engagements = id
+			out = append(out, reply("onCreateEngagementSucceeded", map[string]any{"engagementId": id}))
+		}
+		var matches []CallerIDMatch
+		if h.CallerID != nil {
+			matches = h.CallerID(d.FromNumber)
+		}
+		if len(matches) > 0 {
+			out = append(out, reply("onCallerIdMatchSucceeded", map[string]any{"callerIdMatches": matches}))
+		} else {
+			out = append(out, reply("onCallerIdMatchFailed", map[string]any{"error": map[string]any{"message": "no match"}}))
+		}
+		return out
 	case "outgoingCall":
 		var d struct {
 			CreateEngagement bool `json:"createEngagement"`

@@ -18,7 +18,8 @@ const ProtocolVersion = 1
 
 // Message is one message from the gateway, or a local event of the phone.
 // The concrete types are *Session, *LoggedOut, *Pong, *Error, *Call,
-// *Answer, *SDK, *Unknown (gateway messages) and *MediaEvent (local).
+// *Answer, *SDK, *Presence, *Unknown (gateway messages) and *MediaEvent
+// (local).
 // Messages delivered by Phone.Events are the phone's own copies; treat them
 // as read-only.
 type Message interface {
@@ -34,6 +35,18 @@ type Session struct {
 	ICEServers []ICEServer `json:"iceServers"`
 	Outcomes   []Outcome   `json:"outcomes"`
 	ExpiresAt  int64       `json:"expiresAt"` // Unix ms
+	// Instance names this socket in Call.Owner.
+	Instance string `json:"instance"`
+	// Available: the rep takes inbound calls.
+	Available bool `json:"available"`
+}
+
+// Presence is the gateway's "presence" message: whether the rep takes
+// inbound calls, sent to every instance when it changes and in reply to
+// setAvailable.
+type Presence struct {
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // "disconnected" when the gateway changed it
 }
 
 // User is the logged-in rep.
@@ -128,11 +141,30 @@ type Call struct {
 	SIPReason    string    `json:"sipReason,omitempty"`
 	Message      string    `json:"message,omitempty"`
 	EngagementID ID        `json:"engagementId,omitempty"`
+	// Owner is the instance (Session.Instance) that holds the call's media;
+	// empty while an inbound call rings.
+	Owner string `json:"owner,omitempty"`
+	// Inbound calls: HubSpot's caller-ID match, why the call ended for this
+	// rep (answered, answered_elsewhere, declined, missed, routed), and who
+	// answered it elsewhere.
+	Caller     *Caller `json:"caller,omitempty"`
+	EndReason  string  `json:"endReason,omitempty"`
+	AnsweredBy string  `json:"answeredBy,omitempty"`
 
 	// States lists every state this phone has seen the call in, oldest
 	// first. It is kept locally and is not part of the message.
 	States []CallState `json:"-"`
 }
+
+// Caller is the record HubSpot matched to an inbound caller.
+type Caller struct {
+	Name              string          `json:"name"`
+	Type              string          `json:"type"`
+	ObjectCoordinates json.RawMessage `json:"objectCoordinates"`
+}
+
+// Inbound reports whether the call came in from the trunk.
+func (c Call) Inbound() bool { return c.Direction == "INBOUND" }
 
 // Outcome returns the end of the call in words, as
 // "BUSY (SIP 486 Busy Here)", or "" while the call has not ended.
@@ -232,6 +264,7 @@ func (*Error) Type() string     { return "error" }
 func (*Call) Type() string      { return "call" }
 func (*Answer) Type() string    { return "answer" }
 func (*SDK) Type() string       { return "sdk" }
+func (*Presence) Type() string  { return "presence" }
 func (u *Unknown) Type() string { return u.Kind }
 
 // MediaState is a step of a call's WebRTC media, as a MediaEvent reports it.
@@ -288,6 +321,8 @@ func decodeMessage(frame []byte) (Message, envelope, error) {
 		m = new(Answer)
 	case "sdk":
 		m = new(SDK)
+	case "presence":
+		m = new(Presence)
 	default:
 		return &Unknown{Kind: env.Type, Raw: append(json.RawMessage(nil), frame...)}, env, nil
 	}
@@ -354,6 +389,20 @@ type outHangup struct {
 	Type   string `json:"type"`
 	ID     string `json:"id"`
 	CallID string `json:"callId"`
+}
+
+type outCallAction struct {
+	V      int    `json:"v"`
+	Type   string `json:"type"` // accept, decline, openRecord
+	ID     string `json:"id"`
+	CallID string `json:"callId"`
+}
+
+type outSetAvailable struct {
+	V         int    `json:"v"`
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	Available bool   `json:"available"`
 }
 
 type outWrapUp struct {

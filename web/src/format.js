@@ -31,6 +31,7 @@ export const STATE_TEXT = {
   early_media: "Ringing…", // the carrier's ringback or announcement is playing
   answered: "Connected",
   ended: "Call ended",
+  incoming: "Incoming call",
 };
 
 export const LIVE_STATES = ["dialling", "ringing", "early_media", "answered"];

@@ -9,6 +9,10 @@
  *   hubline.state()      the view the rep sees: "connecting" | "unreachable" | "login" | "idle"
  *                        | "placing" (dial sent, no call yet) | "dialling" | "ringing"
  *                        | "early_media" | "answered" | "ended" (wrap-up form)
+ *                        | "incoming" (an inbound call rings: answer or decline)
+ *   hubline.instance()   this instance's id (the gateway's call.owner names the one with the media)
+ *   hubline.available()  whether the rep takes inbound calls (presence)
+ *   hubline.call()       the current call as the gateway last described it, or null
  *   hubline.lastError()  {code, message, at} of the last error shown (a gateway `error` code,
  *                        or a local one: mic_denied, mic_missing, mic_busy, mic_unavailable,
  *                        mic_failed, media_failed, call_failed, gateway_unreachable,
@@ -73,6 +77,10 @@ const S = {
   unreachableAlerted: false,
   userActed: false,
   view: "",
+  available: false, // the rep takes inbound calls (the gateway's presence)
+  availId: "", // id of the `setAvailable` in flight
+  acceptId: "", // id of the `accept` in flight
+  location: "", // where HubSpot runs this instance: widget | remote | window
 };
 
 const events = [];
@@ -117,6 +125,7 @@ function fromGateway(m) {
   switch (m.type) {
     case "session":
       S.session = m;
+      S.available = !!m.available;
       S.token = m.token;
       saveToken(m.token);
       S.resuming = "";
@@ -129,6 +138,13 @@ function fromGateway(m) {
       break;
     case "loggedOut":
       endSession("");
+      break;
+    case "presence":
+      S.available = !!m.available;
+      if (m.re && m.re === S.availId) S.availId = "";
+      if (m.reason === "disconnected") {
+        showBanner("presence", "You were set to not take calls while no HubSpot tab had the phone open.");
+      }
       break;
     case "error":
       gatewayError(m);
@@ -162,6 +178,8 @@ function gatewayError(m) {
   S.lastError = { code, message, at: Date.now() };
   console.warn(`hubline: gateway error ${code}: ${message}`);
   if (m.re && S.placing && m.re === S.placing.id) S.placing = null;
+  if (m.re && m.re === S.acceptId) S.acceptId = "";
+  if (m.re && m.re === S.availId) S.availId = "";
   if (m.re && m.re === S.wrapId) {
     S.wrapId = "";
     if (code === "no_such_call" && S.call) S.call = null;
@@ -199,12 +217,38 @@ function gatewayError(m) {
   if (ALERT_CODES.has(code)) hubspot.call("sendError", { message });
 }
 
+/** mine: this instance holds the call's media (the gateway's call.owner). */
+function mine(call) {
+  if (!call || !S.session) return false;
+  if (call.owner) return call.owner === S.session.instance;
+  return call.direction !== "INBOUND"; // an inbound call has no owner while it rings
+}
+
+/** callerContext makes HubSpot's caller-ID match look like a dialling context for the UI. */
+function callerContext(caller) {
+  if (!caller) return null;
+  const c = caller.objectCoordinates || {};
+  return { name: caller.name || "", objectType: caller.type || "", objectTypeId: c.objectTypeId || "" };
+}
+
+/** The number on the other end: the callee of an outbound call, the caller of an inbound one. */
+function farNumber(call) {
+  return call.direction === "INBOUND" ? call.fromNumber : call.toNumber;
+}
+
+const INBOUND_END = {
+  missed: (c) => `Missed call from ${c.context && c.context.name ? c.context.name : formatNumber(c.fromNumber)}.`,
+  answered_elsewhere: (c) => (c.answeredBy ? `Answered by ${c.answeredBy}.` : "Answered elsewhere."),
+  routed: (c) => `Missed call from ${c.context && c.context.name ? c.context.name : formatNumber(c.fromNumber)}: it went to the next in line.`,
+};
+
 function callUpdate(m) {
   if (m.state === "completed") {
     if (S.call && S.call.callId === m.callId) {
       closeMedia();
       S.call = null;
       S.wrapId = "";
+      S.acceptId = "";
       if (S.userActed) focusSoon("dial-number");
     }
     return;
@@ -213,29 +257,48 @@ function callUpdate(m) {
   const prevState = prev ? prev.state : "";
   if (!prev) {
     closeMedia();
+    const inbound = m.direction === "INBOUND";
     const recent = S.dialContext && Date.now() - S.dialContext.at < 60000 ? S.dialContext.data : null;
-    const placing = S.placing;
+    const placing = inbound ? null : S.placing;
     S.call = {
       ...m,
-      context: (placing && placing.context) || recent,
+      context: inbound ? callerContext(m.caller) : (placing && placing.context) || recent,
       muted: false,
       hangingUp: false,
       dtmfOpen: false,
       dtmfDigits: "",
       fresh: m.state === "dialling",
     };
-    S.placing = null;
-    S.dialContext = null;
+    if (!inbound) {
+      S.placing = null;
+      S.dialContext = null;
+    }
     resetWrapForm();
     if (placing && placing.cancel) hangup();
+    if (inbound && m.state === "ringing") {
+      announce(`Incoming call from ${contextName(S.call.context) || formatNumber(m.fromNumber)}`);
+      if (S.view !== "call") S.banner = null;
+    }
   } else {
+    // Answered here after it rang: a fresh start of the media, not a restore.
+    if (prevState === "ringing" && m.state === "answered") prev.fresh = true;
     Object.assign(prev, m);
+    if (m.caller) prev.context = callerContext(m.caller);
   }
   const call = S.call;
-  if (LIVE_STATES.includes(m.state) && !S.media && !call.hangingUp) startMedia(call);
+  if (S.media && !mine(call)) closeMedia();
+  if (LIVE_STATES.includes(m.state) && !S.media && !call.hangingUp && mine(call)) startMedia(call);
   if (m.state === "ended" && prevState !== "ended") {
     closeMedia();
     call.hangingUp = false;
+    S.acceptId = "";
+    const lost = call.direction === "INBOUND" && INBOUND_END[m.endReason];
+    if (lost) {
+      // The rep did not take this call: nothing to wrap up (callCompleted follows at once).
+      showBanner("call_" + m.endReason, lost(call));
+      announce(lost(call));
+      return;
+    }
     const sum = endSummary(call);
     announce(`Call ended. ${sum.text}`);
     if (prev && prevState !== "ended" && m.endStatus === "FAILED") {
@@ -254,6 +317,8 @@ let readyTimer = 0;
 
 function fromHubSpot(name, data) {
   if (name === "onReady") {
+    S.location = (data && data.iframeLocation) || "widget";
+    document.getElementById("app").dataset.location = S.location;
     clearTimeout(readyTimer);
     readyTimer = setTimeout(() => {
       if (hubspot.initialized) return;
@@ -361,6 +426,9 @@ function endSession(note) {
   clearToken();
   S.call = null;
   S.placing = null;
+  S.available = false;
+  S.availId = "";
+  S.acceptId = "";
   S.micChecked = false;
   S.loginError = note;
   S.banner = null;
@@ -385,7 +453,47 @@ function dial(ev) {
   render();
 }
 
+function acceptCall() {
+  const call = S.call;
+  if (!call || call.direction !== "INBOUND" || call.state !== "ringing" || S.acceptId) return;
+  S.userActed = true;
+  S.banner = null;
+  const id = gw.send("accept", { callId: call.callId });
+  if (!id) fail("not_connected", "Not connected to the gateway. Wait for it to reconnect, then answer again.", false);
+  else S.acceptId = id;
+  render();
+}
+
+function declineCall() {
+  const call = S.call;
+  if (!call || call.direction !== "INBOUND" || call.state !== "ringing") return;
+  if (gw.send("decline", { callId: call.callId })) call.hangingUp = true;
+  render();
+}
+
+function openRecord() {
+  const call = S.call;
+  if (call && call.caller) gw.send("openRecord", { callId: call.callId });
+}
+
+function toggleAvailable(ev) {
+  const want = ev.target.checked;
+  const id = gw.send("setAvailable", { available: want });
+  if (!id) {
+    ev.target.checked = S.available;
+    fail("not_connected", "Not connected to the gateway. Try again when it reconnects.", false);
+    return;
+  }
+  S.availId = id;
+  S.available = want; // the gateway's presence reply confirms it
+  render();
+}
+
 function hangup() {
+  if (S.call && S.call.direction === "INBOUND" && S.call.state === "ringing") {
+    declineCall();
+    return;
+  }
   if (S.placing) {
     S.placing.cancel = true; // hang up as soon as the call exists
     render();
@@ -542,6 +650,7 @@ function currentView() {
     return "connecting";
   }
   if (S.call && S.call.state === "ended") return "wrapup";
+  if (S.call && S.call.direction === "INBOUND" && S.call.state === "ringing") return "incoming";
   if (liveCall() || S.placing) return "call";
   return "idle";
 }
@@ -552,6 +661,8 @@ function state() {
       return S.call && LIVE_STATES.includes(S.call.state) ? S.call.state : "placing";
     case "wrapup":
       return "ended";
+    case "incoming":
+      return "incoming";
     default:
       return S.view;
   }
@@ -566,7 +677,7 @@ function render() {
   const changed = view !== S.view;
   S.view = view;
   $("app").dataset.view = view;
-  for (const v of ["connecting", "unreachable", "login", "idle", "call", "wrapup"]) show($(`view-${v}`), v === view);
+  for (const v of ["connecting", "unreachable", "login", "idle", "incoming", "call", "wrapup"]) show($(`view-${v}`), v === view);
 
   // Header: connection state.
   const conn = $("conn");
@@ -603,6 +714,7 @@ function render() {
   }
   if (view === "login") renderLogin(changed);
   if (view === "idle") renderIdle();
+  if (view === "incoming") renderIncoming();
   if (view === "call") renderCall();
   if (view === "wrapup") renderWrap();
 }
@@ -627,17 +739,53 @@ function renderIdle() {
   setText($("rep-avatar"), initials(name) || "?");
   setText($("rep-cid"), formatNumber(u.fromNumber) || "not set");
   $("dial-call").disabled = S.conn.state !== "open";
+  const toggle = $("presence-toggle");
+  toggle.checked = S.available;
+  toggle.disabled = S.conn.state !== "open" || !!S.availId;
+  $("presence").dataset.on = String(S.available);
+  setText($("presence-label"), S.available ? "Taking calls" : "Not taking calls");
+  setText($("presence-sub"), S.available ? "Incoming calls ring here" : "Turn on to receive incoming calls");
+}
+
+function setAvatar(av, name) {
+  const ini = initials(name);
+  if (av.dataset.ini === ini && av.dataset.set) return;
+  av.dataset.ini = ini;
+  av.dataset.set = "1";
+  av.textContent = ini;
+  if (!ini) av.innerHTML = '<svg class="i" aria-hidden="true"><use href="#i-user"/></svg>';
+}
+
+function renderIncoming() {
+  const call = S.call;
+  const name = contextName(call.context);
+  const kind = contextKind(call.context);
+  setText($("in-name"), name || formatNumber(call.fromNumber));
+  const sub = name ? [formatNumber(call.fromNumber), kind].filter(Boolean).join(" · ") : `To ${formatNumber(call.toNumber)}`;
+  setText($("in-sub"), sub);
+  setAvatar($("in-avatar"), name);
+  setText($("in-status"), S.acceptId ? "Answering…" : call.hangingUp ? "Declining…" : "Incoming call");
+  show($("in-record"), !!call.caller);
+  $("btn-answer").disabled = !!S.acceptId || call.hangingUp || S.conn.state !== "open";
+  $("btn-decline").disabled = !!S.acceptId || call.hangingUp;
 }
 
 function renderCall() {
   const call = S.call && LIVE_STATES.includes(S.call.state) ? S.call : null;
   const p = call ? null : S.placing;
   const ctx = call ? call.context : p && p.context;
-  const number = call ? call.toNumber : p && p.toNumber;
+  const number = call ? farNumber(call) : p && p.toNumber;
   const name = contextName(ctx);
   const kind = contextKind(ctx);
   setText($("call-name"), name || formatNumber(number));
-  const sub = name ? [formatNumber(number), kind].filter(Boolean).join(" · ") : kind ? `HubSpot ${kind.toLowerCase()}` : "Outbound call";
+  const inbound = !!call && call.direction === "INBOUND";
+  const sub = name
+    ? [formatNumber(number), kind].filter(Boolean).join(" · ")
+    : kind
+      ? `HubSpot ${kind.toLowerCase()}`
+      : inbound
+        ? "Inbound call"
+        : "Outbound call";
   setText($("call-sub"), sub);
   const av = $("call-avatar");
   const ini = initials(name);
@@ -655,15 +803,23 @@ function renderCall() {
   show(timer, !!talking);
   if (talking) setText(timer, formatDuration(Date.now() - call.answeredAt));
 
+  // Another instance (the calling window) holds the audio: this one mirrors the call.
+  const elsewhere = !!call && !!call.owner && !mine(call);
+  $("view-call").classList.toggle("elsewhere", elsewhere);
+  show($("call-where"), elsewhere);
+  if (elsewhere) {
+    setText($("call-where"), S.location === "remote" ? "The call's audio is in the calling window." : "The call's audio is in another HubSpot tab.");
+  }
+  show($("call-record"), !!call && !!call.caller);
   const muted = !!(call && call.muted);
   const mute = $("btn-mute");
   mute.setAttribute("aria-pressed", String(muted));
-  mute.disabled = !call;
+  mute.disabled = !call || elsewhere;
   setText($("mute-label"), muted ? "Muted" : "Mute");
   const kp = $("btn-keypad");
   const open = !!(call && call.dtmfOpen);
   kp.setAttribute("aria-expanded", String(open));
-  kp.disabled = !call;
+  kp.disabled = !call || elsewhere;
   show($("dtmf"), open);
   $("view-call").classList.toggle("dtmf-open", open);
   if (open) {
@@ -685,9 +841,9 @@ function renderWrap() {
   show(det, !!sum.detail);
   setText(det, sum.detail);
   const name = contextName(call.context);
-  setText($("wrap-name"), name || formatNumber(call.toNumber));
+  setText($("wrap-name"), name || formatNumber(farNumber(call)));
   const kind = contextKind(call.context);
-  setText($("wrap-number"), name ? formatNumber(call.toNumber) : kind ? `HubSpot ${kind.toLowerCase()}` : "");
+  setText($("wrap-number"), name ? formatNumber(farNumber(call)) : kind ? `HubSpot ${kind.toLowerCase()}` : "");
   const outcomes = (S.session && S.session.outcomes) || [];
   const key = JSON.stringify(outcomes);
   if (key !== outcomesKey) {
@@ -883,6 +1039,9 @@ window.hubline = {
   lastError: () => S.lastError,
   analyser,
   events,
+  instance: () => (S.session ? S.session.instance : ""),
+  available: () => S.available,
+  call: () => (S.call ? { ...S.call } : null),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -907,6 +1066,11 @@ function bind() {
   $("btn-mute").addEventListener("click", toggleMute);
   $("btn-keypad").addEventListener("click", toggleKeypad);
   $("wrap-form").addEventListener("submit", wrapUp);
+  $("btn-answer").addEventListener("click", acceptCall);
+  $("btn-decline").addEventListener("click", declineCall);
+  $("in-record").addEventListener("click", openRecord);
+  $("call-record").addEventListener("click", openRecord);
+  $("presence-toggle").addEventListener("change", toggleAvailable);
   buildKeypad($("dial-keypad"), dialKey, true);
   buildKeypad($("dtmf-keypad"), sendTone, false);
   document.addEventListener("keydown", (ev) => {
@@ -918,6 +1082,16 @@ function bind() {
     }
   });
 }
+
+// Another instance of the softphone (HubSpot's remote in another tab, the calling window)
+// signed in: its token lands in the shared storage, and this instance resumes the same
+// session. Everything else comes from the gateway.
+window.addEventListener("storage", (ev) => {
+  if (ev.key !== TOKEN_KEY || !ev.newValue || S.session || S.resuming || S.loginId) return;
+  S.token = ev.newValue;
+  if (gw.isOpen) S.resuming = gw.send("resume", { token: S.token });
+  render();
+});
 
 bind();
 render();

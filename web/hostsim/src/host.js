@@ -41,6 +41,9 @@ export const FAULTS = {
 
 const END_STATUSES = ["COMPLETED", "FAILED", "CANCELED", "BUSY", "NO_ANSWER", "REJECTED", "MISSED"];
 
+/** The page's instances' iframes: a message from a sibling instance is none of this one's business. */
+const FRAMES = new Set();
+
 export class CallingHost {
   /**
    * @param {object} o
@@ -52,9 +55,14 @@ export class CallingHost {
    * @param {number} o.syncTimeoutMs
    * @param {(number: string) => Array<object>} o.lookup   CRM records having a number
    * @param {(recordId: number) => object|null} o.recordById
+   * @param {string} [o.location]            SYNC.iframeLocation: widget (default), remote, window
+   * @param {string} [o.frameId]             the iframe's id (default: the SDK's, for the first instance)
+   * @param {{n: number}} [o.counter]        log sequence shared by the page's instances
    */
   constructor(o) {
     this.o = o;
+    this.location = o.location || "widget";
+    this.counter = o.counter || { n: 0 };
     this.log = []; // every message both ways, and the host's own events
     this.problems = []; // protocol violations by the app (spec (d) 7)
     this.listeners = new Map();
@@ -99,7 +107,10 @@ export class CallingHost {
       () => this.onLoad(),
       () => this.note("iframe error event", "warn"),
     );
-    this.frame.title = `${this.o.settings.name || "Calling"} calling widget`;
+    FRAMES.add(this.frame);
+    if (this.o.frameId) this.frame.id = this.o.frameId;
+    this.frame.dataset.location = this.location;
+    this.frame.title = `${this.o.settings.name || "Calling"} calling ${this.location}`;
     this.resize({ width, height }, "settings");
   }
 
@@ -139,7 +150,7 @@ export class CallingHost {
       portalId: this.o.portal.portalId,
       userId: this.o.portal.userId,
       ownerId: this.o.portal.ownerId,
-      iframeLocation: "widget",
+      iframeLocation: this.location,
       usesCallingWindow: !!this.o.settings.usesCallingWindow,
     };
     // Re-loading during a call: HubSpot tells the app which engagement is on.
@@ -204,6 +215,9 @@ export class CallingHost {
     const msg = ev.data;
     const looksSDK = msg && typeof msg === "object" && typeof msg.type === "string";
     const ignore = (note) => this.emit("log", this.record("in", looksSDK ? msg : { type: "(not an SDK message)" }, { status: "ignored", note, origin: ev.origin }));
+    if (ev.source !== (this.frame && this.frame.contentWindow) && [...FRAMES].some((f) => f.contentWindow === ev.source)) {
+      return; // another instance's: its own host logs it
+    }
     if (!this.frame || ev.source !== this.frame.contentWindow) {
       // Other windows (this page, extensions, other frames): HubSpot ignores them.
       if (looksSDK) ignore(`not from the widget's window (origin ${ev.origin})`);
@@ -240,8 +254,9 @@ export class CallingHost {
   record(dir, msg, extra = {}) {
     const { type, messageId, data, ...rest } = msg;
     const entry = {
-      seq: this.log.length + 1,
+      seq: ++this.counter.n,
       at: Date.now(),
+      instance: this.location,
       dir, // "out": HubSpot → app, "in": app → HubSpot, "host": the host's own event
       type,
       messageId: messageId || "",
@@ -258,7 +273,7 @@ export class CallingHost {
 
   /** note logs an event of the host itself (not a message). */
   note(text, status = "ok", type = "host") {
-    const entry = { seq: this.log.length + 1, at: Date.now(), dir: "host", type, messageId: "", data: undefined, status, note: text };
+    const entry = { seq: ++this.counter.n, at: Date.now(), instance: this.location, dir: "host", type, messageId: "", data: undefined, status, note: text };
     this.log.push(entry);
     this.emit("log", entry);
   }
@@ -306,6 +321,8 @@ export class CallingHost {
         this.startCall("OUTBOUND", d, entry);
         return;
       case T.INCOMING_CALL:
+        // HubSpot routes inbound calls to users who said they are available.
+        if (!this.available) this.problem("INCOMING_CALL while the user is not available", entry);
         this.startCall("INBOUND", d, entry);
         return;
       case T.CALL_ANSWERED: {
@@ -318,7 +335,11 @@ export class CallingHost {
       }
       case T.CALL_TRANSFERRED: {
         const call = this.callOf(d, msg.type, entry);
-        if (call) call.transferred = true;
+        if (!call) return;
+        if (call.direction !== "INBOUND") this.problem("CALL_TRANSFERRED for an outbound call", entry);
+        if (call.answeredAt) this.problem("CALL_TRANSFERRED after CALL_ANSWERED", entry);
+        call.transferred = true;
+        this.changed(call);
         return;
       }
       case T.CALL_ENDED: {
@@ -355,6 +376,7 @@ export class CallingHost {
         if (this.fails("NAVIGATE_TO_RECORD") || !rec) {
           this.post(T.NAVIGATE_TO_RECORD_FAILED, { engagementId: d.engagementId, objectCoordinates: c });
         } else {
+          entry.note = `opened ${rec.name}`;
           this.emit("navigate", { recordId: rec.id, openIn: d.openIn || "CURRENT_TAB" });
         }
         return;
@@ -418,6 +440,7 @@ export class CallingHost {
     }
     const call = {
       externalCallId: id,
+      instance: this.location,
       direction,
       toNumber: d.toNumber,
       fromNumber: d.fromNumber,
@@ -597,6 +620,7 @@ export class CallingHost {
 
   snapshot() {
     return {
+      location: this.location,
       sync: this.state,
       initialized: this.initialized,
       loggedIn: this.loggedIn,

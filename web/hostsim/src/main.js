@@ -24,14 +24,22 @@
  *   - a log of every message both ways and a timeline of the logged calls;
  *   - faults: no SYNC_ACK, every *_FAILED, duplicate SYNCs, objectId: 0, reload mid-call.
  *
- * Not reproduced: the calling remote and calling window (iframeLocation "remote" and
- * "window", BroadcastChannel between instances), inbound routing and availability
- * gating, HubSpot's own dialler UI and recording/transcription, REST APIs.
+ * Inbound calling: with usesRemote the page also runs the nav-bar calling remote
+ * (iframeLocation "remote", its own SYNC handshake and log), and with usesCallingWindow
+ * the docked instance is the calling window (iframeLocation "window") instead of the
+ * record widget; each instance is its own host with its own origin checks. INCOMING_CALL
+ * gets CREATE_ENGAGEMENT_* and CALLER_ID_MATCH_* (from the fake CRM's numbers) and shows
+ * the matched record; NAVIGATE_TO_RECORD opens it; INCOMING_CALL from an unavailable user
+ * is flagged.
+ *
+ * Not reproduced: BroadcastChannel between instances (hubline needs none), HubSpot's own
+ * dialler UI and recording/transcription, REST APIs.
  *
  * Query parameters (tests; they win over the saved switches): fault=a,b (FAULTS keys),
  * fail=CREATE_ENGAGEMENT,… (FAILABLE), syncTimeoutMs=N, record=<id>.
  *
- * Test hooks (window.hostsim): state(), log(), problems(), calls(), alerts(), settings().
+ * Test hooks (window.hostsim): state(), log(), problems(), calls(), alerts(), settings(),
+ * instances() (each instance's state, by iframeLocation).
  */
 import { CallingHost, FAILABLE, FAULTS, SYNC_TIMEOUT_MS } from "./host.js";
 import { CALL_STATUS, DISPOSITIONS, OWNERS, PORTAL, RECORDS, dialPayload, record, recordsWithNumber } from "./crm.js";
@@ -177,7 +185,9 @@ const UI = {
   alerts: [], // every alert shown: {at, kind, message, from}
 };
 
-let host;
+let host; // the docked instance: the record widget, or the calling window
+let remote = null; // the nav-bar calling remote (settings.usesRemote)
+let hosts = [];
 let switches;
 let loaded;
 
@@ -190,8 +200,8 @@ async function start() {
     UI.tab = record(switches.record).type;
   }
 
-  host = new CallingHost({
-    hostElementSelector: "#widget-frame",
+  const counter = { n: 0 };
+  const common = {
     settings,
     portal: PORTAL,
     faults: switches.faults,
@@ -199,26 +209,54 @@ async function start() {
     syncTimeoutMs: switches.syncTimeoutMs,
     lookup: recordsWithNumber,
     recordById: record,
+    counter,
+  };
+  host = new CallingHost({
+    ...common,
+    hostElementSelector: "#widget-frame",
+    location: settings.usesCallingWindow ? "window" : "widget",
   });
-  host.on("log", addLog);
-  host.on("logupdate", updateLog);
-  host.on("state", renderWidget);
-  host.on("call", (c) => {
-    // HubSpot shows the record the call is filed on.
-    if (c.recordId && c.status === "CONNECTING" && !c.answeredAt && record(c.recordId)) selectRecord(c.recordId);
-    renderRecord();
-    renderWidget();
-  });
-  host.on("alert", (a) => showAlert(a.kind, a.message, a.from));
-  host.on("visibility", renderWidget);
-  host.on("resize", renderWidget);
-  host.on("navigate", (n) => selectRecord(n.recordId));
+  hosts = [host];
+  if (settings.usesRemote) {
+    remote = new CallingHost({
+      ...common,
+      settings: { ...settings, width: 340, height: 300 },
+      hostElementSelector: "#remote-frame",
+      location: "remote",
+      frameId: "hubspot-calling-extension-remote",
+    });
+    hosts.push(remote);
+  }
+  for (const h of hosts) {
+    h.on("log", addLog);
+    h.on("logupdate", updateLog);
+    h.on("state", renderWidget);
+    h.on("call", (c) => {
+      // HubSpot shows the record the call is filed on.
+      const ringing = c.status === "CONNECTING" || c.status === "RINGING";
+      if (c.recordId && ringing && !c.answeredAt && record(c.recordId)) selectRecord(c.recordId);
+      renderRecord();
+      renderWidget();
+    });
+    h.on("alert", (a) => showAlert(a.kind, a.message, a.from));
+    h.on("visibility", renderWidget);
+    h.on("resize", renderWidget);
+    h.on("navigate", (n) => selectRecord(n.recordId));
+  }
 
   renderChrome();
   renderList();
   renderRecord();
   renderControls();
   bind();
+  if (remote) {
+    $("remote").hidden = false;
+    remote.mount();
+  }
+  if (host.location === "window") {
+    $("widget").classList.add("calling-window");
+    $("widget-name").textContent = `${settings.name || "Calling"} · calling window`;
+  }
   host.mount();
   renderWidget();
   setInterval(() => {
@@ -232,11 +270,12 @@ async function start() {
   window.hostsim = {
     ready: true,
     state: () => host.snapshot(),
-    log: () => host.log.map((e) => ({ ...e })),
-    problems: () => host.problems.map((p) => ({ ...p })),
-    calls: () => [...host.calls.values()].map((c) => ({ ...c, properties: { ...c.properties } })),
+    log: () => allLogs().map((e) => ({ ...e })),
+    problems: () => hosts.flatMap((h) => h.problems.map((p) => ({ ...p, instance: h.location }))),
+    calls: () => allCalls().map((c) => ({ ...c, properties: { ...c.properties } })),
     alerts: () => UI.alerts.map((a) => ({ ...a })),
     settings: () => ({ ...settings }),
+    instances: () => Object.fromEntries(hosts.map((h) => [h.location, h.snapshot()])),
   };
 }
 
@@ -294,9 +333,19 @@ function selectRecord(id) {
   renderRecord();
 }
 
+/** The instances' logs, merged in the order they happened. */
+function allLogs() {
+  return hosts.flatMap((h) => h.log).sort((a, b) => a.seq - b.seq);
+}
+
+/** The calls HubSpot logged, from every instance, in start order. */
+function allCalls() {
+  return hosts.flatMap((h) => [...h.calls.values()]).sort((a, b) => a.startedAt - b.startedAt);
+}
+
 function renderRecord() {
   const r = record(UI.recordId);
-  const calls = [...host.calls.values()].filter((c) => UI.showAll || c.recordId === r.id).reverse();
+  const calls = allCalls().filter((c) => UI.showAll || c.recordId === r.id).reverse();
   const owner = OWNERS[r.ownerId] || "No owner";
   const actions = [
     ["i-note", "Note"],
@@ -385,6 +434,7 @@ function renderRecord() {
 function callCard(c) {
   const rec = record(c.recordId);
   const who = rec ? rec.name : c.direction === "OUTBOUND" ? c.toNumber : c.fromNumber;
+  const inboundStatus = c.transferred && !c.answeredAt ? "Routed to a colleague" : "";
   const p = c.properties || {};
   const status = p.hs_call_status || c.status;
   const live = !c.ended && !c.completed;
@@ -424,7 +474,7 @@ function callCard(c) {
         "dl",
         { class: "call-facts" },
         el("dt", { text: "Status" }),
-        el("dd", { "data-field": "status", text: CALL_STATUS[status] || status || "—" }),
+        el("dd", { "data-field": "status", text: inboundStatus || CALL_STATUS[status] || status || "—" }),
         el("dt", { text: "Outcome" }),
         el("dd", { "data-field": "outcome", text: outcome || "—" }),
         el("dt", { text: "Duration" }),
@@ -461,12 +511,12 @@ function renderWidget() {
   } else if (!s.initialized) status = "Starting…";
   else if (live) {
     const rec = record(live.recordId);
-    const who = rec ? rec.name : live.toNumber;
+    const who = rec ? rec.name : live.direction === "INBOUND" ? live.fromNumber : live.toNumber;
     if (live.answeredAt) {
       status = `On call with ${who} · ${timer(Date.now() - live.answeredAt)}`;
       tone = "live";
     } else {
-      status = `Calling ${who}…`;
+      status = live.direction === "INBOUND" ? `Incoming call from ${who}…` : `Calling ${who}…`;
       tone = "ringing";
     }
   } else if (open) status = "Wrap-up";
@@ -474,8 +524,13 @@ function renderWidget() {
     status = "Not logged in";
     tone = "warn";
   } else {
-    status = "Ready";
+    status = s.available ? "Ready · available for calls" : "Ready";
     tone = "ok";
+  }
+  if (remote) {
+    const r = remote.snapshot();
+    $("remote-status").textContent =
+      r.sync !== "synced" ? "Connecting…" : !r.initialized ? "Starting…" : r.loggedIn ? "Ready" : "Not logged in";
   }
   $("widget-status").textContent = status;
   w.dataset.tone = tone;
@@ -547,6 +602,14 @@ function summary(e) {
       return `isLoggedIn: ${d.isLoggedIn}${d.engagementId != null ? ` · engagement ${d.engagementId}` : ""}`;
     case "DIAL_NUMBER":
       return `${d.phoneNumber} · ${d.objectType} ${d.objectId}`;
+    case "INCOMING_CALL":
+      return `from ${d.fromNumber} to ${d.toNumber} · ${shortId(d.externalCallId)}`;
+    case "CALLER_ID_MATCH_SUCCEEDED":
+      return (d.callerIdMatches || []).map((m) => m.name || `${m.firstName} ${m.lastName}`).join(", ");
+    case "CALL_TRANSFERRED":
+      return shortId(d.externalCallId);
+    case "NAVIGATE_TO_RECORD":
+      return `record ${d.objectCoordinates && d.objectCoordinates.objectId}`;
     case "OUTGOING_CALL_STARTED":
       return `${d.toNumber} · ${shortId(d.externalCallId)}`;
     case "CREATE_ENGAGEMENT_SUCCEEDED":
@@ -575,20 +638,22 @@ function summary(e) {
 
 function addLog(e) {
   const list = $("log-list");
-  $("log-count").textContent = String(host.log.length);
+  $("log-count").textContent = String(hosts.reduce((n, h) => n + h.log.length, 0));
   const isSync = e.type === "SYNC" || e.type === "SYNC_ACK";
-  if (e.type === "SYNC" && lastRow && lastRow.dataset.type === "SYNC" && e.status === "ok") {
+  if (e.type === "SYNC" && lastRow && lastRow.dataset.type === "SYNC" && lastRow.dataset.instance === e.instance && e.status === "ok") {
     const n = Number(lastRow.dataset.n) + 1;
     lastRow.dataset.n = String(n);
     lastRow.querySelector(".times").textContent = `×${n}`;
     return;
   }
   const arrow = { out: "→", in: "←", host: "•" }[e.dir];
+  const tag = hosts.length > 1 ? el("span", { class: `inst inst-${e.instance}`, text: e.instance }) : null;
   const head = el(
     "summary",
     {},
     el("time", { text: clock(e.at) }),
     el("span", { class: `dir dir-${e.dir}`, title: { out: "HubSpot → app", in: "app → HubSpot", host: "host" }[e.dir], text: arrow }),
+    tag,
     el("code", { class: "type", text: e.type }),
     el("span", { class: "times", text: "" }),
     el("span", { class: "sum", text: summary(e) }),
@@ -598,7 +663,7 @@ function addLog(e) {
   if (e.messageId) body.push(el("p", { class: "entry-id", text: `messageId ${e.messageId}` }));
   const row = el(
     "li",
-    { class: `entry dir-${e.dir} status-${e.status}${isSync ? " is-sync" : ""}`, "data-type": e.type, "data-n": "1", "data-seq": e.seq },
+    { class: `entry dir-${e.dir} status-${e.status}${isSync ? " is-sync" : ""}`, "data-type": e.type, "data-n": "1", "data-seq": e.seq, "data-instance": e.instance },
     el("details", {}, head, ...body),
     el("p", { class: "entry-note", text: e.note, hidden: !e.note }),
   );

@@ -127,6 +127,20 @@ async function widget() {
   return f;
 }
 
+/** remoteFrame is the nav-bar calling remote's frame (settings.usesRemote). */
+async function remoteFrame() {
+  const h = await page.waitForSelector("#hubspot-calling-extension-remote", { state: "attached", timeout: 10000 });
+  const f = await h.contentFrame();
+  if (!f) throw new Error("the remote iframe has no frame");
+  return f;
+}
+
+async function waitIn(f, states, timeout = 10000) {
+  const want = [].concat(states);
+  await f.waitForFunction((w) => window.hubline && w.includes(window.hubline.state()), want, { timeout, polling: 50 });
+  return f.evaluate(() => window.hubline.state());
+}
+
 async function waitPhone(states, timeout = 10000) {
   const want = [].concat(states);
   const f = await widget();
@@ -135,13 +149,15 @@ async function waitPhone(states, timeout = 10000) {
 }
 
 /** waitMsg waits for the n-th logged message of type in direction dir ("in": app → HubSpot). */
-async function waitMsg(type, { dir = "in", n = 1, timeout = 10000, status = "ok" } = {}) {
+async function waitMsg(type, { dir = "in", n = 1, timeout = 10000, status = "ok", instance = "" } = {}) {
   const h = await page.waitForFunction(
-    ([t, d, k, s]) => {
-      const hits = window.hostsim.log().filter((e) => e.type === t && e.dir === d && (!s || e.status === s));
+    ([t, d, k, s, i]) => {
+      const hits = window.hostsim
+        .log()
+        .filter((e) => e.type === t && e.dir === d && (!s || e.status === s) && (!i || e.instance === i));
       return hits.length >= k ? hits[k - 1] : null;
     },
-    [type, dir, n, status],
+    [type, dir, n, status, instance],
     { timeout, polling: 50 },
   );
   return h.jsonValue();
@@ -227,6 +243,25 @@ async function softphoneFacts() {
   }));
 }
 
+async function phoneFacts(f) {
+  return f.evaluate(() => ({
+    state: window.hubline.state(),
+    instance: window.hubline.instance(),
+    available: window.hubline.available(),
+    call: window.hubline.call(),
+    where: document.getElementById("call-where").hidden ? "" : document.getElementById("call-where").textContent,
+    name: document.getElementById("in-name").textContent,
+    events: window.hubline.events.map((e) => e.name),
+    remoteAudio: !!document.getElementById("remote-audio").srcObject,
+  }));
+}
+
+async function shotFrame(selector, name) {
+  const path = join(cfg.artifacts, `softphone-${name}.png`);
+  await page.locator(selector).screenshot({ path, animations: "disabled" });
+  R.shots.push(path);
+}
+
 async function timeline() {
   return page.$$eval("#timeline .call", (cards) =>
     cards.map((c) => ({
@@ -275,6 +310,63 @@ const scenarios = {
     await step("timeline shows the call", () => page.waitForSelector("#timeline .call [data-field=notes]"));
     R.extra.timeline = await timeline();
     await shotPage("call-logged");
+  },
+
+  /**
+   * Inbound with HubSpot's calling remote and calling window (usesCallingWindow): the rep
+   * signs in in the window, the remote follows; availability set in the remote reaches
+   * HubSpot through the window; SIPp calls; both instances ring, the window raises
+   * INCOMING_CALL; the remote opens the caller's record; answering in the window brings
+   * the audio there (SIPp echoes the browser's 1 kHz tone); the remote mirrors the call.
+   */
+  async inbound() {
+    await openHost("", { usesCallingWindow: true, usesRemote: true });
+    await step("both instances synced", () =>
+      waitHost(() => Object.values(window.hostsim.instances()).filter((i) => i.initialized).length === 2),
+    );
+    R.extra.syncs = (await hostLog())
+      .filter((e) => e.type === "SYNC" && e.dir === "out")
+      .map((e) => ({ instance: e.instance, iframeLocation: e.data.iframeLocation, usesCallingWindow: e.data.usesCallingWindow }));
+    await step("log in in the calling window", login);
+    const rf = await remoteFrame();
+    await step("the remote signs in with it", () => waitIn(rf, "idle"));
+    await step("available, from the remote", () => rf.click("#presence"));
+    const win = await widget();
+    await step("the window shows it", () => win.waitForFunction(() => window.hubline.available()));
+    await step("HubSpot hears it from the window", () => waitMsg("USER_AVAILABLE", { instance: "window" }));
+    await shotFrame("#hubspot-calling-extension-remote", "remote-available");
+    await step("a call comes in", () => ask("ring"));
+    await step("the window rings", () => waitIn(win, "incoming", 15000));
+    await step("the remote rings", () => waitIn(rf, "incoming"));
+    R.extra.incoming = await step("INCOMING_CALL from the window", () => waitMsg("INCOMING_CALL", { instance: "window" }));
+    await step("caller identified", () => waitMsg("CALLER_ID_MATCH_SUCCEEDED", { dir: "out" }));
+    await step("the remote shows the caller", () =>
+      rf.waitForFunction(() => document.getElementById("in-name").textContent === "Maria Gonzalez"),
+    );
+    await shotFrame("#hubspot-calling-extension-remote", "remote-incoming");
+    await shotWidget("window-incoming");
+    await shotPage("inbound-ringing");
+    R.extra.ringing = { window: await phoneFacts(win), remote: await phoneFacts(rf) };
+    await step("open the record from the remote", () => rf.click("#in-record"));
+    await step("NAVIGATE_TO_RECORD from the window", () => waitMsg("NAVIGATE_TO_RECORD", { instance: "window" }));
+    await step("the record opens", () => page.waitForFunction(() => document.querySelector("#record h1").textContent === "Maria Gonzalez"));
+    await step("answer in the window", () => win.click("#btn-answer"));
+    await step("answered in the window", () => waitIn(win, "answered"));
+    await step("the remote mirrors it", () => waitIn(rf, "answered"));
+    await step("CALL_ANSWERED from the window", () => waitMsg("CALL_ANSWERED", { instance: "window" }));
+    R.audio.echo = await step("hear the echo in the window", () => listen(1000));
+    R.extra.answered = { window: await phoneFacts(win), remote: await phoneFacts(rf) };
+    await shotFrame("#hubspot-calling-extension-remote", "remote-in-call");
+    await shotPage("inbound-in-call");
+    await step("the caller hangs up", () => waitIn(win, "ended", 20000));
+    await step("the remote shows it ended", () => waitIn(rf, "ended"));
+    await step("wrap-up in the window", () => saveWrapUp("connected", "Inbound from Maria: pricing for 40 seats."));
+    await step("save", () => win.click("#wrap-save"));
+    await step("engagement updated", () => waitMsg("UPDATE_ENGAGEMENT_SUCCEEDED", { dir: "out" }));
+    await step("both idle", () => Promise.all([waitIn(win, "idle"), waitIn(rf, "idle")]));
+    R.extra.timeline = await timeline();
+    R.extra.instances = await page.evaluate(() => window.hostsim.instances());
+    await shotPage("inbound-logged");
   },
 
   /** SIPp answers and plays 440 Hz: the rep hears it. */
