@@ -354,43 +354,6 @@ func writePCMWAV(t *testing.T, path string, freq float64, rate int, d time.Durat
 	}
 }
 
-// startGatewayYAML runs the gateway binary with a config file of its own
-// (startGateway's, edited), for what gwConfig cannot say.
-func startGatewayYAML(t *testing.T, yaml string) *gateway {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{t: t, done: make(chan struct{})}
-	g.cmd = exec.Command(gatewayBin, "-config", path)
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cmd.Stdout = io.Discard
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	up := make(chan string, 1)
-	go g.readLogs(stderr, up)
-	t.Cleanup(func() {
-		g.stop()
-		if t.Failed() {
-			t.Logf("gateway logs:\n%s", g.rawLogsText())
-		}
-	})
-	select {
-	case g.HTTP = <-up:
-	case <-g.done:
-		t.Fatalf("gateway exited before serving: %v\n%s", g.exitErr, g.rawLogsText())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway not up after 20s\n%s", g.rawLogsText())
-	}
-	return g
-}
-
 // deadAddr is a loopback TCP address nothing listens on.
 func deadAddr(t *testing.T) string {
 	t.Helper()
@@ -566,7 +529,7 @@ func TestBrowserTrunkTone(t *testing.T) {
 func TestBrowserLoginRequired(t *testing.T) {
 	requireBrowser(t)
 	yaml := strings.Replace(gwConfig{demoTrunk: true}.yaml(), "calls:\n", "calls:\n  hideWidget: true\n", 1)
-	g := startGatewayYAML(t, yaml)
+	g := startGatewayWith(t, yaml)
 	r := runBrowser(t, browserRun{scenario: "login", g: g})
 	for _, p := range r.Problems {
 		t.Errorf("host simulator flagged: %s (%s)", p.Text, p.Type)
@@ -902,7 +865,7 @@ func TestHostSimulatorDevelopmentOnly(t *testing.T) {
 	dev := startGateway(t, gwConfig{demoTrunk: true})
 	sink := newUDPSink(t)
 	prodYAML := strings.Replace(gwConfig{trunk: sink.addr()}.yaml(), "mode: development", "mode: production", 1)
-	prod := startGatewayYAML(t, prodYAML)
+	prod := startGatewayWith(t, prodYAML)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(url string) (int, string, string) {

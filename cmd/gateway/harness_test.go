@@ -166,13 +166,21 @@ type gateway struct {
 // startGateway runs the gateway binary with cfg and waits until it serves.
 func startGateway(t *testing.T, cfg gwConfig) *gateway {
 	t.Helper()
+	return startGatewayWith(t, cfg.yaml(), "HUBLINE_TEST_TRUNK_PASSWORD="+cfg.trunkPass)
+}
+
+// startGatewayWith runs the gateway binary with the configuration text yml
+// and waits until it serves, like startGateway, for configurations gwConfig
+// does not cover. env adds environment variables.
+func startGatewayWith(t *testing.T, yml string, env ...string) *gateway {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(cfg.yaml()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{t: t, done: make(chan struct{})}
 	g.cmd = exec.Command(gatewayBin, "-config", path)
-	g.cmd.Env = append(os.Environ(), "HUBLINE_TEST_TRUNK_PASSWORD="+cfg.trunkPass)
+	g.cmd.Env = append(os.Environ(), env...)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {

@@ -3,14 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,49 +18,6 @@ import (
 // Trunk management end to end: several trunks in the YAML, failover that
 // HubSpot never notices, registration visible in /healthz and undone on
 // SIGTERM, and requests from strangers refused.
-
-// startGatewayWith runs the gateway binary with the configuration text yml
-// and waits until it serves, like startGateway, for configurations gwConfig
-// does not cover. env adds environment variables.
-func startGatewayWith(t *testing.T, yml string, env ...string) *gateway {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{t: t, done: make(chan struct{})}
-	g.cmd = exec.Command(gatewayBin, "-config", path)
-	g.cmd.Env = append(os.Environ(), env...)
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cmd.Stdout = io.Discard
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	up := make(chan string, 1)
-	go g.readLogs(stderr, up)
-	t.Cleanup(func() {
-		g.stop()
-		if strings.Contains(g.rawLogsText(), "WARNING: DATA RACE") {
-			t.Errorf("the gateway process reported a data race")
-		}
-		if t.Failed() {
-			t.Logf("gateway logs:\n%s", g.rawLogsText())
-		}
-	})
-	select {
-	case addr := <-up:
-		g.HTTP = addr
-	case <-g.done:
-		t.Fatalf("gateway exited before serving: %v\n%s", g.exitErr, g.rawLogsText())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway not up after 20s\n%s", g.rawLogsText())
-	}
-	return g
-}
 
 // withTrunks is c's configuration with its trunks replaced by trunksYAML,
 // a YAML list indented by two spaces.
