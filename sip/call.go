@@ -34,6 +34,7 @@ type Call struct {
 	hangup     chan struct{}        // closed by Hangup
 	byes       chan *gosip.Request  // BYEs from the trunk, already answered with 200
 	late2xx    chan *gosip.Response // 2xx that came before run took the first one in
+	inDialog   chan inDialogReq     // UPDATEs and re-INVITEs (timer.go)
 
 	evMu    sync.Mutex // guards evQueue
 	evQueue []Event
@@ -60,6 +61,7 @@ func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event), ring time.Du
 		hangup:   make(chan struct{}),
 		byes:     make(chan *gosip.Request, 1),
 		late2xx:  make(chan *gosip.Response, 4),
+		inDialog: make(chan inDialogReq),
 		evReady:  make(chan struct{}, 1),
 	}
 }
@@ -216,6 +218,9 @@ type callRun struct {
 	authTried bool
 	dlg       *dialog
 	earlyBye  *gosip.Request // a BYE that overtook the 2xx
+	st        *sessionTimer  // once answered
+	interval  time.Duration  // the Session-Expires of the current INVITE
+	tried422  bool
 
 	cancelTx gosip.ClientTransaction
 	byeTx    gosip.ClientTransaction
@@ -239,7 +244,9 @@ func (c *Call) run() {
 		ringTimer:   time.NewTimer(c.ring),
 	}
 	c.inviteTx.OnRetransmission(c.onRetransmission)
+	r.interval = c.trunk.session.expires
 	ev := r.loop()
+	r.st.close()
 	for _, t := range []*time.Timer{r.inviteTimer, r.ringTimer, r.cancelTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -308,6 +315,18 @@ func (r *callRun) loop() Event {
 			r.onByeDone()
 		case <-timerC(r.byeTimer):
 			r.onByeTimeout()
+		case <-r.st.timerC():
+			r.sessionEnd(r.st.onTimer())
+		case res := <-r.st.responses():
+			r.sessionEnd(r.st.onResponse(res))
+		case <-r.st.txDone():
+			r.sessionEnd(r.st.onTxDone())
+		case q := <-c.inDialog:
+			if r.phase != phaseAnswered {
+				r.st.onRequestEarly(q, c.ua)
+				break
+			}
+			r.st.onRequest(q, c.ua)
 		case <-closing:
 			r.onClose()
 		}
@@ -368,6 +387,9 @@ func (r *callRun) onInviteResponse(res *gosip.Response) {
 	}
 	if (res.StatusCode == gosip.StatusUnauthorized || res.StatusCode == gosip.StatusProxyAuthRequired) &&
 		r.retryAuth(res) {
+		return
+	}
+	if res.StatusCode == 422 && r.retry422(res) {
 		return
 	}
 	stop(&r.cancelTimer)
@@ -438,6 +460,7 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 		return
 	}
 	r.phase = phaseAnswered
+	r.startSessionTimer(res)
 	c.log.Info("call answered", zap.Int("code", res.StatusCode))
 	c.emit(Event{Kind: EventAnswered, Code: res.StatusCode, Reason: res.Reason, SDP: sdpOf(res)})
 	if r.earlyBye != nil {

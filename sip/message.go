@@ -165,6 +165,7 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", u.userAgent))
 	req.AppendHeader(gosip.NewHeader("Allow", allowMethods))
+	addSessionHeaders(req, tr.session, tr.session.expires)
 	ct := gosip.ContentTypeHeader("application/sdp")
 	req.AppendHeader(&ct)
 	req.SetBody(bytes.Clone(sdp))

@@ -34,6 +34,7 @@ type trunkConf struct {
 	registrar     hostPortConf  // where REGISTER goes: Registrar, else host and port
 	keepalive     Keepalive     // defaults filled in when Interval > 0
 	allow         []netip.Prefix
+	session       sessionConf // session timers (timer.go)
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -196,6 +197,10 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 			return bad("InboundAllow has an invalid prefix")
 		}
 		tc.allow = append(tc.allow, p.Masked())
+	}
+	// The UA checks Min-SE against its floor (Options.SessionTimerFloor).
+	if tc.session, err = sessionConfOf(t, time.Second); err != nil {
+		return bad("%v", err)
 	}
 	return tc, nil
 }
@@ -388,6 +393,11 @@ func checkNumberFormat(f *NumberFormat) error {
 
 // CheckTrunk reports what is wrong with t, as NewUA and Dial would.
 func CheckTrunk(t Trunk) error {
-	_, err := parseTrunk(t)
-	return err
+	if _, err := parseTrunk(t); err != nil {
+		return err
+	}
+	if _, err := sessionConfOf(t, defaultMinSE); err != nil {
+		return fmt.Errorf("sip: trunk %q: %w", t.Name, err)
+	}
+	return nil
 }

@@ -48,6 +48,7 @@ type UA struct {
 	unknown    SourcePolicy  // for out-of-dialog requests from unknown sources
 	unknownOpt SourcePolicy  // the same for OPTIONS
 	onInvite   func(*InboundInvite)
+	seFloor    time.Duration // the lowest Min-SE a trunk may have (timer.go)
 	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
@@ -102,7 +103,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -111,6 +112,10 @@ const (
 func NewUA(opts Options) (*UA, error) {
 	confs, err := parseTrunks(opts.Trunks)
 	if err != nil {
+		return nil, err
+	}
+	floor := sessionFloor(opts.SessionTimerFloor)
+	if err := checkSessionFloor(opts.Trunks, floor); err != nil {
 		return nil, err
 	}
 	unknown, unknownOpt, err := sourcePolicies(opts.UnknownSources, opts.UnknownSourceOptions)
@@ -160,6 +165,7 @@ func NewUA(opts Options) (*UA, error) {
 		unknown:    unknown,
 		unknownOpt: unknownOpt,
 		onInvite:   opts.OnInvite,
+		seFloor:    floor,
 		instance:   gosip.GenerateTagN(10),
 		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
@@ -203,6 +209,7 @@ func NewUA(opts Options) (*UA, error) {
 	}
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnBye(u.handleBye)
+	u.srv.OnUpdate(u.handleUpdate)
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
@@ -338,6 +345,9 @@ func (u *UA) Dial(ctx context.Context, trunk Trunk, inv Invite, onEvent func(Eve
 	}
 	tr, err := parseTrunk(trunk)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSessionFloor([]Trunk{trunk}, u.seFloor); err != nil {
 		return nil, err
 	}
 	if err := validateInvite(inv); err != nil {

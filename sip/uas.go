@@ -234,6 +234,7 @@ type uasRun struct {
 	byeTimer    *time.Timer
 	outcome     Event // the last event, once BYE is sent
 	byeOnAck    bool  // Hangup came before the ACK: BYE once it is in
+	st          *sessionTimer // once answered (timer.go)
 
 	result *Event
 }
@@ -246,6 +247,7 @@ func (in *InboundInvite) run() {
 		in.cancelOnce.Do(func() { close(in.canceled) })
 	}
 	ev := r.loop()
+	r.st.close()
 	for _, t := range []*time.Timer{r.retrans, r.ackTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -331,6 +333,18 @@ func (r *uasRun) loop() Event {
 				ev.Err = fmt.Errorf("sip: BYE: %w: no response", ErrTimeout)
 			}
 			r.finish(ev)
+		case <-r.st.timerC():
+			r.sessionEnd(r.st.onTimer())
+		case res := <-r.st.responses():
+			r.sessionEnd(r.st.onResponse(res))
+		case <-r.st.txDone():
+			r.sessionEnd(r.st.onTxDone())
+		case q := <-in.inDialog:
+			if r.phase != uasConfirmed {
+				r.st.onRequestEarly(q, in.ua)
+				break
+			}
+			r.st.onRequest(q, in.ua)
 		case <-in.ua.closing:
 			r.onClose()
 		}
@@ -431,6 +445,7 @@ func (r *uasRun) reject(code int, reason string, retryAfter time.Duration) {
 func (r *uasRun) answer(sdp []byte) error {
 	in := r.in
 	res := r.response(gosip.StatusOK, "OK", sdp)
+	interval, weRefresh := sessionAnswer(in.session, in.req, res)
 	if err := r.respond(res); err != nil {
 		r.finish(Event{Kind: EventFailed, Code: 500, Err: err})
 		return err
@@ -439,6 +454,7 @@ func (r *uasRun) answer(sdp []byte) error {
 	r.phase = uasAccepted
 	in.finalOnce.Do(func() { close(in.final) })
 	r.dlg = uasDialog(in.req, res)
+	r.startSessionTimer(sdp, interval, weRefresh)
 	r.ackTimer = time.NewTimer(in.ua.timers.ack)
 	if !r.reliable {
 		r.retransWait = gosip.T1
