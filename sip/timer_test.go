@@ -16,7 +16,6 @@ func timerUA(t *testing.T) *UA {
 	return newTestUAWith(t, Options{SessionTimerFloor: time.Second})
 }
 
-
 func TestSippSessionTimerPeerRefreshesThenStops(t *testing.T) {
 	s := startSipp(t, "timer_peer_refreshes.xml")
 	u := timerUA(t)

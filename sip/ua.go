@@ -49,7 +49,7 @@ type UA struct {
 	unknownOpt SourcePolicy  // the same for OPTIONS
 	onInvite   func(*InboundInvite)
 	seFloor    time.Duration // the lowest Min-SE a trunk may have (timer.go)
-	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
+	instance   string        // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
 
