@@ -219,7 +219,6 @@ type callRun struct {
 	dlg       *dialog
 	earlyBye  *gosip.Request // a BYE that overtook the 2xx
 	st        *sessionTimer  // once answered
-	interval  time.Duration  // the Session-Expires of the current INVITE
 	tried422  bool
 
 	cancelTx gosip.ClientTransaction
@@ -244,7 +243,6 @@ func (c *Call) run() {
 		ringTimer:   time.NewTimer(c.ring),
 	}
 	c.inviteTx.OnRetransmission(c.onRetransmission)
-	r.interval = c.trunk.session.expires
 	ev := r.loop()
 	r.st.close()
 	for _, t := range []*time.Timer{r.inviteTimer, r.ringTimer, r.cancelTimer, r.byeTimer} {

@@ -629,7 +629,7 @@ func (r *callRun) retry422(res *gosip.Response) bool {
 	}
 	c.log.Info("session interval too small for the trunk; INVITE sent again", zap.Duration("interval", interval))
 	tx.OnRetransmission(c.onRetransmission)
-	r.req, r.tx, r.cseq, r.interval = req, tx, r.cseq+1, interval
+	r.req, r.tx, r.cseq = req, tx, r.cseq+1
 	r.phase = phaseCalling
 	r.inviteTimer = time.NewTimer(c.inviteTimeout())
 	return true

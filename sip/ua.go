@@ -48,8 +48,9 @@ type UA struct {
 	unknown    SourcePolicy  // for out-of-dialog requests from unknown sources
 	unknownOpt SourcePolicy  // the same for OPTIONS
 	onInvite   func(*InboundInvite)
-	seFloor    time.Duration // the lowest Min-SE a trunk may have (timer.go)
-	instance   string        // random; makes the Call-IDs of REGISTER and OPTIONS unique
+	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
+
+	seFloor time.Duration // the lowest Min-SE a trunk may have (timer.go)
 
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
 

@@ -232,9 +232,10 @@ type uasRun struct {
 	cseq        uint32
 	byeTx       gosip.ClientTransaction
 	byeTimer    *time.Timer
-	outcome     Event         // the last event, once BYE is sent
-	byeOnAck    bool          // Hangup came before the ACK: BYE once it is in
-	st          *sessionTimer // once answered (timer.go)
+	outcome     Event // the last event, once BYE is sent
+	byeOnAck    bool  // Hangup came before the ACK: BYE once it is in
+
+	st *sessionTimer // once answered (timer.go)
 
 	result *Event
 }
