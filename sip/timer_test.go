@@ -1,7 +1,10 @@
 package sip
 
 import (
+	"path/filepath"
+
 	"context"
+	"github.com/hubline/hubline/internal/sipptest"
 	"testing"
 	"time"
 )
@@ -84,6 +87,46 @@ func TestSippSessionTimer422Retry(t *testing.T) {
 	rec.want(t, EventAnswered)
 	c.Hangup(context.Background())
 	rec.want(t, EventEnded)
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}
+
+// timerInboundUA is inboundUA with a 4 s session and Min-SE 2 s.
+func timerInboundUA(t *testing.T) (*UA, chan *InboundInvite) {
+	t.Helper()
+	ch := make(chan *InboundInvite, 4)
+	u := newTestUAWith(t, Options{
+		Trunks: []Trunk{{Name: "sipp", Address: "127.0.0.1:5999", DIDs: []string{testDID},
+			SessionExpires: 4 * time.Second, MinSE: 2 * time.Second}},
+		OnInvite:          func(in *InboundInvite) { ch <- in },
+		SessionTimerFloor: time.Second,
+	})
+	return u, ch
+}
+
+func TestInboundSessionTimer422(t *testing.T) {
+	u, ch := timerInboundUA(t)
+	s := sipptest.Start(t, sipptest.Options{
+		Scenario: filepath.Join("testdata", "sipp", "inbound_timer_422.xml"), Remote: u.Addr(), Timeout: 15 * time.Second,
+	})
+	passed(t, s)
+	select {
+	case in := <-ch:
+		t.Errorf("INVITE with a too small interval reached OnInvite: %+v", in)
+	default:
+	}
+}
+
+func TestInboundSessionTimerRefreshes(t *testing.T) {
+	u, ch := timerInboundUA(t)
+	s, in, rec := callIn(t, u, ch, "inbound_timer.xml")
+	if err := in.Answer(ourSDP); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.want(t, EventHangup); ev.SessionExpired {
+		t.Errorf("hangup %+v", ev)
+	}
 	passed(t, s)
 	u.Close()
 	rec.none(t)
