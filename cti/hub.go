@@ -72,6 +72,10 @@ type Options struct {
 	// Routes route inbound calls by DID (route.go). Nil: every inbound
 	// INVITE gets 404.
 	Routes []Route
+	// MaxDuration ends an answered call (outbound or inbound) with BYE
+	// once it has lasted this long: callEnded COMPLETED, reason "max
+	// duration" in the log (maxduration.go). Zero: no maximum.
+	MaxDuration time.Duration
 	// RingTimeout is how long a route step rings when it sets no time of
 	// its own. Zero: 20s.
 	RingTimeout time.Duration
