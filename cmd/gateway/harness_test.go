@@ -83,6 +83,7 @@ type gwConfig struct {
 	dids         []string          // the trunk's DIDs (inbound calls)
 	extra        string            // YAML appended to the file (routing:, hubspot: …)
 	usersExtra   map[string]string // username → hubspotOwnerId
+	maxDuration  time.Duration     // calls.maxDuration; zero: the default
 }
 
 func (c gwConfig) yaml() string {
@@ -132,6 +133,9 @@ shutdownTimeout: 10s
 		}
 	}
 	b.WriteString(c.extra)
+	if c.maxDuration != 0 {
+		return strings.Replace(b.String(), "calls:\n", "calls:\n  maxDuration: "+c.maxDuration.String()+"\n", 1)
+	}
 	return b.String()
 }
 
