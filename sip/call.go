@@ -221,6 +221,10 @@ type callRun struct {
 	st        *sessionTimer  // once answered
 	tried422  bool
 
+	prackTx   gosip.ClientTransaction // PRACK for a reliable 18x (prack.go)
+	prackTag  string                  // the To tag and RSeq of the last 18x PRACKed
+	prackRSeq uint32
+
 	cancelTx gosip.ClientTransaction
 	byeTx    gosip.ClientTransaction
 	outcome  Event // the last event, once BYE is sent
@@ -245,6 +249,7 @@ func (c *Call) run() {
 	c.inviteTx.OnRetransmission(c.onRetransmission)
 	ev := r.loop()
 	r.st.close()
+	r.endPrack()
 	for _, t := range []*time.Timer{r.inviteTimer, r.ringTimer, r.cancelTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -319,6 +324,10 @@ func (r *callRun) loop() Event {
 			r.sessionEnd(r.st.onResponse(res))
 		case <-r.st.txDone():
 			r.sessionEnd(r.st.onTxDone())
+		case res := <-r.prackResponses():
+			r.onPrackResponse(res)
+		case <-r.prackDone():
+			r.onPrackDone()
 		case q := <-c.inDialog:
 			if r.phase != phaseAnswered {
 				r.st.onRequestEarly(q, c.ua)
@@ -370,6 +379,9 @@ func (r *callRun) onInviteResponse(res *gosip.Response) {
 			if r.cause != causeNone {
 				r.sendCancel()
 			}
+		}
+		if res.StatusCode > 100 {
+			r.prack(res)
 		}
 		if res.StatusCode > 100 && r.cause == causeNone {
 			c.emit(Event{Kind: EventProvisional, Code: res.StatusCode, Reason: res.Reason, SDP: sdpOf(res)})

@@ -41,7 +41,7 @@ const (
 )
 
 // supportedOptions is our Supported header.
-const supportedOptions = "timer"
+const supportedOptions = "timer, 100rel"
 
 // ErrBadSessionTimer: a malformed Session-Expires or Min-SE header.
 var ErrBadSessionTimer = errors.New("sip: malformed session timer header")

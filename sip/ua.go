@@ -104,7 +104,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
