@@ -139,6 +139,10 @@ type Trunk struct {
 	// asking for less gets 422. Whole seconds, at least 90s (RFC 4028;
 	// Options.SessionTimerFloor lowers that for tests). Zero: 90s.
 	MinSE time.Duration
+	// PRACK sends our provisional responses to the trunk's INVITEs
+	// reliably (RFC 3262) when the INVITE supports 100rel; an INVITE that
+	// requires it gets them reliably regardless. False: only then.
+	PRACK bool
 }
 
 // CallerID is a trunk's caller-ID policy.

@@ -35,6 +35,7 @@ type trunkConf struct {
 	keepalive     Keepalive     // defaults filled in when Interval > 0
 	allow         []netip.Prefix
 	session       sessionConf // session timers (timer.go)
+	prack         bool        // reliable 18x to INVITEs that support 100rel (rel100.go)
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -82,6 +83,7 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		inviteTimeout: t.InviteTimeout,
 		register:      t.Register,
 		keepalive:     t.Keepalive,
+		prack:         t.PRACK,
 	}
 	bad := func(format string, args ...any) (trunkConf, error) {
 		return tc, fmt.Errorf("sip: trunk %q: %s", t.Name, fmt.Sprintf(format, args...))

@@ -211,6 +211,7 @@ func NewUA(opts Options) (*UA, error) {
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnBye(u.handleBye)
 	u.srv.OnUpdate(u.handleUpdate)
+	u.srv.OnPrack(u.handlePrack)
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)

@@ -235,7 +235,8 @@ type uasRun struct {
 	outcome     Event // the last event, once BYE is sent
 	byeOnAck    bool  // Hangup came before the ACK: BYE once it is in
 
-	st *sessionTimer // once answered (timer.go)
+	st  *sessionTimer // once answered (timer.go)
+	rel relState      // reliable provisional responses (rel100.go)
 
 	result *Event
 }
@@ -244,11 +245,13 @@ type uasRun struct {
 func (in *InboundInvite) run() {
 	defer in.ua.callWG.Done()
 	r := &uasRun{in: in, reliable: gosip.IsReliable(in.req.Transport())}
+	r.rel.on = reliable(in.req, in.prack)
 	if !in.tx.OnCancel(func(*gosip.Request) { in.cancelOnce.Do(func() { close(in.canceled) }) }) {
 		in.cancelOnce.Do(func() { close(in.canceled) })
 	}
 	ev := r.loop()
 	r.st.close()
+	r.endReliable()
 	for _, t := range []*time.Timer{r.retrans, r.ackTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -280,6 +283,9 @@ func (r *uasRun) loop() Event {
 		}
 		select {
 		case c := <-in.cmds:
+			if r.deferAnswer(c) {
+				break
+			}
 			c.res <- r.onCmd(c)
 		case <-canceled:
 			in.log.Info("the caller cancelled the call")
@@ -340,7 +346,13 @@ func (r *uasRun) loop() Event {
 			r.sessionEnd(r.st.onResponse(res))
 		case <-r.st.txDone():
 			r.sessionEnd(r.st.onTxDone())
+		case <-r.relTimerC():
+			r.retransmitReliable()
 		case q := <-in.inDialog:
+			if q.req.Method == gosip.PRACK {
+				r.onPrack(q)
+				break
+			}
 			if r.phase != uasConfirmed {
 				r.st.onRequestEarly(q, in.ua)
 				break
@@ -371,7 +383,7 @@ func (r *uasRun) onCmd(c uasCmd) error {
 		if len(c.sdp) > 0 {
 			code, reason = gosip.StatusSessionInProgress, "Session Progress"
 		}
-		return r.respond(r.response(code, reason, c.sdp))
+		return r.progress(r.response(code, reason, c.sdp))
 	case cmdAnswer:
 		if r.phase != uasOffered {
 			return late()
