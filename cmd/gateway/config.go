@@ -131,6 +131,9 @@ type TrunkConfig struct {
 	SessionExpires *time.Duration `yaml:"sessionExpires"`
 	// MinSE is the shortest session interval accepted (at least 90s). Absent: 90s.
 	MinSE time.Duration `yaml:"minSE"`
+	// PRACK sends provisional responses reliably (RFC 3262) to INVITEs that
+	// support 100rel. Default: only to those that require it.
+	PRACK bool `yaml:"prack"`
 }
 
 type TrunkTLSConfig struct {
@@ -398,7 +401,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)
 	}
-	st.MinSE = t.MinSE
+	st.MinSE, st.PRACK = t.MinSE, t.PRACK
 	if t.SessionExpires != nil {
 		st.SessionExpires = *t.SessionExpires
 		if st.SessionExpires == 0 {
