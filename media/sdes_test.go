@@ -255,3 +255,15 @@ func BenchmarkRelayBrowserToTrunkSRTP(b *testing.B) {
 		}
 	}
 }
+
+// sdesKeys gives s SDES keys, as if the trunk answered our a=crypto, and
+// returns the trunk's side.
+func sdesKeys(t testing.TB, s *Session) *srtpPeer {
+	t.Helper()
+	ours, theirs := newCrypto(1, offerSuite), newCrypto(1, offerSuite)
+	s.sdes.local = &ours
+	if err := s.applyAnswerSDES(&trunkAnswer{crypto: []sdesCrypto{theirs}}); err != nil {
+		t.Fatal(err)
+	}
+	return newSRTPPeer(t, theirs, ours)
+}
