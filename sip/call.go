@@ -469,6 +469,13 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 		r.sendBye(r.failed())
 		return
 	}
+	if err := c.checkSRTPAnswer(res); err != nil {
+		c.log.Warn("answer refused; hanging up with BYE", zap.Error(err))
+		ev := r.failed()
+		ev.Code, ev.Reason = gosip.StatusNotAcceptableHere, "Not Acceptable Here (no SRTP key in the answer)"
+		r.sendBye(ev)
+		return
+	}
 	r.phase = phaseAnswered
 	r.startSessionTimer(res)
 	c.log.Info("call answered", zap.Int("code", res.StatusCode))

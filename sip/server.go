@@ -39,7 +39,7 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		u.refuse(req, tx, u.unknown)
 		return
 	}
-	if u.refuseSmallInterval(&ts.conf, req, tx) {
+	if u.refuseSmallInterval(&ts.conf, req, tx) || u.refuseNoSRTP(&ts.conf, req, tx) {
 		return
 	}
 	if u.onInvite == nil {

@@ -143,6 +143,12 @@ type Trunk struct {
 	// reliably (RFC 3262) when the INVITE supports 100rel; an INVITE that
 	// requires it gets them reliably regardless. False: only then.
 	PRACK bool
+	// SRTP is SDES-SRTP on the trunk's media (RFC 4568): "off" (default),
+	// "optional" (our offer is RTP/AVP with a=crypto; a plain answer is
+	// accepted) or "mandatory" (RTP/SAVP; an answer without a=crypto ends
+	// the call with 488; an inbound INVITE without a=crypto gets 488).
+	// Mandatory needs Transport "tls". Invite.Crypto carries the key.
+	SRTP string
 }
 
 // CallerID is a trunk's caller-ID policy.
@@ -217,6 +223,9 @@ type Invite struct {
 	FromName string
 	// SDP is the offer.
 	SDP []byte
+	// Crypto are a=crypto values (RFC 4568, without "a=crypto:") added to
+	// the offer for trunks with SRTP. Empty: such trunks cannot be used.
+	Crypto []string
 }
 
 // EventKind says what happened to an outbound Call.

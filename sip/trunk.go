@@ -36,6 +36,7 @@ type trunkConf struct {
 	allow         []netip.Prefix
 	session       sessionConf // session timers (timer.go)
 	prack         bool        // reliable 18x to INVITEs that support 100rel (rel100.go)
+	srtp          string      // SRTPOff, SRTPOptional or SRTPMandatory (sdes.go)
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -199,6 +200,9 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 			return bad("InboundAllow has an invalid prefix")
 		}
 		tc.allow = append(tc.allow, p.Masked())
+	}
+	if tc.srtp, err = parseSRTPMode(t.SRTP, tc.transport); err != nil {
+		return bad("%v", err)
 	}
 	// The UA checks Min-SE against its floor (Options.SessionTimerFloor).
 	if tc.session, err = sessionConfOf(t, time.Second); err != nil {

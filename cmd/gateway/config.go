@@ -134,6 +134,9 @@ type TrunkConfig struct {
 	// PRACK sends provisional responses reliably (RFC 3262) to INVITEs that
 	// support 100rel. Default: only to those that require it.
 	PRACK bool `yaml:"prack"`
+	// SRTP is SDES-SRTP on the trunk's media: off (default), optional, or
+	// mandatory (needs transport tls).
+	SRTP string `yaml:"srtp"`
 }
 
 type TrunkTLSConfig struct {
@@ -401,7 +404,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)
 	}
-	st.MinSE, st.PRACK = t.MinSE, t.PRACK
+	st.MinSE, st.PRACK, st.SRTP = t.MinSE, t.PRACK, t.SRTP
 	if t.SessionExpires != nil {
 		st.SessionExpires = *t.SessionExpires
 		if st.SessionExpires == 0 {
