@@ -45,3 +45,21 @@ func TestSRTPMode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWithCrypto: the offer rewriting never panics, and the key always
+// lands in the result when it succeeds.
+func FuzzWithCrypto(f *testing.F) {
+	f.Add("v=0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", true)
+	f.Add("m=audio 1 RTP/AVP 0\nm=video 2 RTP/AVP 31", false)
+	f.Add("m=audio ", true)
+	f.Fuzz(func(t *testing.T, offer string, mandatory bool) {
+		mode := SRTPOptional
+		if mandatory {
+			mode = SRTPMandatory
+		}
+		out, err := withCrypto([]byte(offer), mode, []string{"1 X inline:k"})
+		if err == nil && !hasCrypto(out) {
+			t.Fatalf("%q: no a=crypto in %q", offer, out)
+		}
+	})
+}
