@@ -193,7 +193,7 @@ func (s *Session) TrunkCrypto() string {
 
 // applyAnswerSDES keys the trunk leg from the trunk's answer to our offer:
 // SRTP when it has a=crypto for the key we offered, plain RTP when it has
-// none (and RTP/AVP). The same keys again keep the running contexts.
+// none (and RTP/AVP).
 func (s *Session) applyAnswerSDES(ans *trunkAnswer) error {
 	if len(ans.crypto) == 0 {
 		if ans.savp {
@@ -212,9 +212,11 @@ func (s *Session) applyAnswerSDES(ans *trunkAnswer) error {
 		if c.tag != local.tag || c.suite != local.suite {
 			continue
 		}
-		if cur := s.sdes.ctx.Load(); cur != nil && bytes.Equal(cur.remote.keySalt, c.keySalt) {
-			return nil // a 200 repeating the 183's answer
-		}
+		// Fresh contexts for every SDP, even with the same keys: the
+		// trunk's sequence numbers may start over (another fork's 200
+		// after a 183, a media server swapped behind an SBC, a resume
+		// after hold), and the old replay window would drop them all as
+		// replayed (Janus PR #3640).
 		ts, err := newTrunkSRTP(*local, c)
 		if err != nil {
 			return err

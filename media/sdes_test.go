@@ -267,3 +267,61 @@ func sdesKeys(t testing.TB, s *Session) *srtpPeer {
 	}
 	return newSRTPPeer(t, theirs, ours)
 }
+
+// A new trunk SDP re-keys the leg: the 200 of another fork after an
+// early-media 183 (jambonz #133, SRTP after early media), and the same keys
+// again with sequence numbers that start over (Janus PR #3640: replay_old
+// after a long hold). Both keep the audio flowing.
+func TestSRTPRekeyOnNewTrunkSDP(t *testing.T) {
+	s, w := bareSession(t)
+	ours := newCrypto(1, offerSuite)
+	s.sdes.local = &ours
+	var tr trunkReader
+	src := netip.MustParseAddrPort("192.0.2.1:4000")
+	now := int64(time.Hour)
+	send := func(peer *srtpPeer, seq uint16) bool {
+		t.Helper()
+		before := w.n
+		enc, err := peer.enc.EncryptRTP(nil, rtpPacket(8, seq, uint32(seq)*160, 42, []byte{0xd5}), &peer.encHdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now += int64(20 * time.Millisecond)
+		if err := s.handleTrunk(&tr, enc, src, now, nil); err != nil {
+			t.Fatal(err)
+		}
+		return w.n > before
+	}
+	answer := func(c sdesCrypto) *srtpPeer {
+		t.Helper()
+		if err := s.applyAnswerSDES(&trunkAnswer{crypto: []sdesCrypto{c}}); err != nil {
+			t.Fatal(err)
+		}
+		return newSRTPPeer(t, c, ours)
+	}
+	early := newCrypto(1, offerSuite)
+	p183 := answer(early)
+	for seq := uint16(1000); seq < 1010; seq++ {
+		if !send(p183, seq) {
+			t.Fatalf("early media packet %d dropped", seq)
+		}
+	}
+	// Another fork answers with its own key.
+	p200 := answer(newCrypto(1, offerSuite))
+	if send(p183, 1010) {
+		t.Error("a packet with the 183's key was accepted after the 200 changed the key")
+	}
+	if !send(p200, 5) {
+		t.Fatal("the answering fork's first packet was dropped")
+	}
+	for seq := uint16(6); seq < 2000; seq++ {
+		send(p200, seq)
+	}
+	// The same keys again (a resume after hold), sequence numbers restarted
+	// by a fresh sender.
+	same := s.sdes.ctx.Load().remote
+	pResume := answer(same)
+	if !send(pResume, 3) {
+		t.Error("after a new SDP with the same keys, a restarted sequence number was dropped as a replay")
+	}
+}
