@@ -131,3 +131,22 @@ func TestInboundSessionTimerRefreshes(t *testing.T) {
 	u.Close()
 	rec.none(t)
 }
+
+func TestInboundSessionTimerExpires(t *testing.T) {
+	u, ch := timerInboundUA(t)
+	s, in, rec := callIn(t, u, ch, "inbound_timer_expires.xml")
+	if err := in.Answer(ourSDP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ev := rec.want(t, EventEnded)
+	if !ev.SessionExpired {
+		t.Errorf("ended %+v, want SessionExpired", ev)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("BYE %v after the answer: before the session could expire", took)
+	}
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}
