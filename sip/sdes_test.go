@@ -1,8 +1,12 @@
 package sip
 
 import (
+	"context"
+	"crypto/tls"
 	"strings"
 	"testing"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
 func TestWithCrypto(t *testing.T) {
@@ -62,4 +66,52 @@ func FuzzWithCrypto(f *testing.F) {
 			t.Fatalf("%q: no a=crypto in %q", offer, out)
 		}
 	})
+}
+
+// A trunk with srtp: mandatory (TLS) gets RTP/SAVP with the key; an answer
+// with a=crypto is taken, one without is hung up at once (ACK, BYE,
+// EventFailed 488).
+func TestSRTPMandatoryTrunk(t *testing.T) {
+	const key = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"
+	srtpAnswer := []byte(strings.Replace(string(answerSDP), "RTP/AVP 0", "RTP/SAVP 0", 1) + "a=crypto:" + key + "\r\n")
+	for _, tt := range []struct {
+		name   string
+		answer []byte
+		ok     bool
+	}{
+		{"answer with a=crypto", srtpAnswer, true},
+		{"answer without a=crypto", answerSDP, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ca := newTestCA(t, "hubline test CA")
+			p := tlsPeer(t, ca, func(p *peer, req *gosip.Request, tx gosip.ServerTransaction) {
+				p.respond(req, tx, 200, "OK", tt.answer)
+			})
+			u := newTestUA(t)
+			rec := newRecorder()
+			tr := Trunk{Name: "tls", Address: p.addr, Transport: "tls", SRTP: SRTPMandatory,
+				TLS: &tls.Config{RootCAs: ca.Pool, ServerName: "trunk.test"}}
+			inv := testInvite()
+			inv.Crypto = []string{key}
+			c := dial(t, u, tr, inv, rec)
+			offer := string(p.expect(gosip.INVITE).Body())
+			if !strings.Contains(offer, "m=audio 4000 RTP/SAVP 0 8\r\n") || !strings.Contains(offer, "a=crypto:"+key+"\r\n") {
+				t.Errorf("offer to a mandatory-SRTP trunk:\n%s", offer)
+			}
+			p.expect(gosip.ACK)
+			if tt.ok {
+				rec.answered(t)
+				c.Hangup(context.Background())
+				p.expect(gosip.BYE)
+				rec.want(t, EventEnded)
+			} else {
+				p.expect(gosip.BYE)
+				if ev := rec.want(t, EventFailed); ev.Code != 488 || ev.Err != nil {
+					t.Errorf("event %+v, want EventFailed 488", ev)
+				}
+			}
+			u.Close()
+			rec.none(t)
+		})
+	}
 }
