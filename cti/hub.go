@@ -459,8 +459,8 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	c.media = ms
 	c.startedAt = time.Now()
 	inv := sip.Invite{CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer()}
-	if k, ok := ms.(interface{ TrunkCrypto() string }); ok {
-		inv.Crypto = []string{k.TrunkCrypto()} // used by trunks with SRTP (sip/sdes.go)
+	if k, ok := ms.(interface{ TrunkCrypto() []string }); ok {
+		inv.Crypto = k.TrunkCrypto() // used by trunks with SRTP (sip/sdes.go)
 	}
 	tc, err := h.opts.Trunk.Dial(context.Background(), inv, func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev}) })
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,10 +20,11 @@ import (
 //
 // The keys travel in the SDP (a=crypto), so they are only as secret as the
 // signalling: sip offers them to TLS trunks (srtp: mandatory needs TLS).
-// Our offer carries one key, AES_CM_128_HMAC_SHA1_80 (tag 1), made with
-// crypto/rand per session (TrunkCrypto; sip adds it to the INVITE for
-// trunks with srtp). The trunk's answer (SetTrunkAnswer) must echo that
-// tag and suite with its own key; an answer without a=crypto (srtp:
+// Our offer carries two keys made with crypto/rand per session:
+// AEAD_AES_128_GCM (tag 1, preferred) and AES_CM_128_HMAC_SHA1_80 (tag 2)
+// (TrunkCrypto; sip adds them to the INVITE for trunks with srtp). The
+// trunk's answer (SetTrunkAnswer) must echo one tag and its suite with its
+// own key; an answer without a=crypto (srtp:
 // optional) leaves the leg plain RTP. An inbound offer with a=crypto is
 // answered in kind (AnswerTrunkOffer): the first offered suite we support
 // (AEAD_AES_128_GCM, AES_CM_128_HMAC_SHA1_80 or _32), the offer's tag and
@@ -47,7 +49,10 @@ var sdesSuites = []sdesSuite{
 	{"AES_CM_128_HMAC_SHA1_32", srtp.ProtectionProfileAes128CmHmacSha1_32},
 }
 
-// offerSuite is the suite of our offers.
+// offerSuites are the suites of our offers, in order (tags 1, 2).
+var offerSuites = []sdesSuite{sdesSuites[0], sdesSuites[1]}
+
+// offerSuite is the suite every SRTP trunk must support (RFC 4568 6.2.1).
 var offerSuite = sdesSuites[1]
 
 // srtpOverhead is the most an SRTP packet adds to an RTP one (the GCM tag).
@@ -160,7 +165,7 @@ type trunkSRTP struct {
 // sdesState is a Session's SDES part.
 type sdesState struct {
 	ctx   atomic.Pointer[trunkSRTP] // nil: plain RTP
-	local *sdesCrypto               // our offer's key, once made; guarded by Session.mu
+	local []sdesCrypto              // our offer's keys, once made; guarded by Session.mu
 }
 
 func newTrunkSRTP(local, remote sdesCrypto) (*trunkSRTP, error) {
@@ -178,17 +183,23 @@ func newTrunkSRTP(local, remote sdesCrypto) (*trunkSRTP, error) {
 	return &trunkSRTP{in: in, out: out, remote: remote, local: local}, nil
 }
 
-// TrunkCrypto is the value of the a=crypto attribute ("1
-// AES_CM_128_HMAC_SHA1_80 inline:…") sip adds to TrunkOffer for trunks
-// with SRTP. The key is made on the first call and kept for the session.
-func (s *Session) TrunkCrypto() string {
+// TrunkCrypto are the values of the a=crypto attributes ("1
+// AEAD_AES_128_GCM inline:…", "2 AES_CM_128_HMAC_SHA1_80 inline:…") sip
+// adds to TrunkOffer for trunks with SRTP. The keys are made on the first
+// call and kept for the session.
+func (s *Session) TrunkCrypto() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sdes.local == nil {
-		c := newCrypto(1, offerSuite)
-		s.sdes.local = &c
+		for i, suite := range offerSuites {
+			s.sdes.local = append(s.sdes.local, newCrypto(i+1, suite))
+		}
 	}
-	return s.sdes.local.String()
+	var vals []string
+	for i := range s.sdes.local {
+		vals = append(vals, s.sdes.local[i].String())
+	}
+	return vals
 }
 
 // applyAnswerSDES keys the trunk leg from the trunk's answer to our offer:
@@ -209,7 +220,8 @@ func (s *Session) applyAnswerSDES(ans *trunkAnswer) error {
 		return errors.New("media: the trunk answered with a=crypto to an offer without one")
 	}
 	for _, c := range ans.crypto {
-		if c.tag != local.tag || c.suite != local.suite {
+		i := slices.IndexFunc(local, func(l sdesCrypto) bool { return l.tag == c.tag && l.suite == c.suite })
+		if i < 0 {
 			continue
 		}
 		// Fresh contexts for every SDP, even with the same keys: the
@@ -217,14 +229,14 @@ func (s *Session) applyAnswerSDES(ans *trunkAnswer) error {
 		// after a 183, a media server swapped behind an SBC, a resume
 		// after hold), and the old replay window would drop them all as
 		// replayed (Janus PR #3640).
-		ts, err := newTrunkSRTP(*local, c)
+		ts, err := newTrunkSRTP(local[i], c)
 		if err != nil {
 			return err
 		}
 		s.sdes.ctx.Store(ts)
 		return nil
 	}
-	return fmt.Errorf("media: the trunk's a=crypto matches none we offered (%s)", local.suite.name)
+	return errors.New("media: the trunk's a=crypto matches none we offered (tag and suite)")
 }
 
 // answerOfferSDES keys the trunk leg for an inbound offer with a=crypto and

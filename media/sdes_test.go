@@ -86,7 +86,7 @@ func srtpSession(t testing.TB, suite sdesSuite) (*Session, *captureSink, *srtpPe
 	t.Helper()
 	s, w := bareSession(t)
 	ours := newCrypto(1, suite)
-	s.sdes.local = &ours
+	s.sdes.local = []sdesCrypto{ours}
 	theirs := newCrypto(1, suite)
 	ans := trunkAnswer{crypto: []sdesCrypto{theirs}, savp: true}
 	if err := s.applyAnswerSDES(&ans); err != nil {
@@ -261,7 +261,7 @@ func BenchmarkRelayBrowserToTrunkSRTP(b *testing.B) {
 func sdesKeys(t testing.TB, s *Session) *srtpPeer {
 	t.Helper()
 	ours, theirs := newCrypto(1, offerSuite), newCrypto(1, offerSuite)
-	s.sdes.local = &ours
+	s.sdes.local = []sdesCrypto{ours}
 	if err := s.applyAnswerSDES(&trunkAnswer{crypto: []sdesCrypto{theirs}}); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func sdesKeys(t testing.TB, s *Session) *srtpPeer {
 func TestSRTPRekeyOnNewTrunkSDP(t *testing.T) {
 	s, w := bareSession(t)
 	ours := newCrypto(1, offerSuite)
-	s.sdes.local = &ours
+	s.sdes.local = []sdesCrypto{ours}
 	var tr trunkReader
 	src := netip.MustParseAddrPort("192.0.2.1:4000")
 	now := int64(time.Hour)
@@ -323,5 +323,36 @@ func TestSRTPRekeyOnNewTrunkSDP(t *testing.T) {
 	pResume := answer(same)
 	if !send(pResume, 3) {
 		t.Error("after a new SDP with the same keys, a restarted sequence number was dropped as a replay")
+	}
+}
+
+// Our offer's keys: GCM first (tag 1), AES_CM_128_HMAC_SHA1_80 (tag 2);
+// the trunk may answer either, and the leg uses that one.
+func TestTrunkCryptoOffer(t *testing.T) {
+	s, _ := bareSession(t)
+	vals := s.TrunkCrypto()
+	if len(vals) != 2 || !strings.HasPrefix(vals[0], "1 AEAD_AES_128_GCM inline:") ||
+		!strings.HasPrefix(vals[1], "2 AES_CM_128_HMAC_SHA1_80 inline:") {
+		t.Fatalf("TrunkCrypto = %q", vals)
+	}
+	if again := s.TrunkCrypto(); again[0] != vals[0] || again[1] != vals[1] {
+		t.Error("the keys changed between calls")
+	}
+	for i, v := range vals {
+		ours, err := parseCrypto(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs := newCrypto(ours.tag, ours.suite)
+		if err := s.applyAnswerSDES(&trunkAnswer{crypto: []sdesCrypto{theirs}}); err != nil {
+			t.Fatalf("answer to key %d: %v", i, err)
+		}
+		if got := s.sdes.ctx.Load(); got == nil || got.local.suite != ours.suite {
+			t.Fatalf("answer to key %d: context %+v", i, got)
+		}
+	}
+	wrong := newCrypto(1, sdesSuites[2]) // tag 1 with another suite
+	if err := s.applyAnswerSDES(&trunkAnswer{crypto: []sdesCrypto{wrong}}); err == nil {
+		t.Error("an answer matching none of our keys was accepted")
 	}
 }
