@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,7 @@ type srtpTrunk struct {
 	addr string // SIP, 127.0.0.1:port (UDP)
 	rtp  *net.UDPConn
 	key  []byte // ours: master key || salt
+	ua   *sipgo.UserAgent
 
 	mu      sync.Mutex
 	offer   []byte
@@ -58,6 +60,7 @@ func newSRTPTrunk(t *testing.T) *srtpTrunk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.ua = ua
 	srv, err := sipgo.NewServer(ua)
 	if err != nil {
 		t.Fatal(err)
@@ -245,4 +248,103 @@ func TestSDESTrunkAudioBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, p, id, softphone.StateEnded)
+}
+
+// call places an inbound call to did on the gateway at gwSIP, offering
+// RTP/SAVP with the trunk's key, and starts the media once answered. It
+// returns the gateway's answer and a function that hangs up with BYE.
+func (tr *srtpTrunk) call(t *testing.T, gwSIP, did string, answered func()) (answer string, hangup func()) {
+	t.Helper()
+	client, err := sipgo.NewClient(tr.ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOfAddr(tr.addr)
+	dc := sipgo.NewDialogClientCache(client, gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "trunk", Host: "127.0.0.1", Port: port}})
+	local := tr.rtp.LocalAddr().(*net.UDPAddr)
+	offer := fmt.Sprintf("v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:%s\r\n",
+		local.Port, base64.StdEncoding.EncodeToString(tr.key))
+	from := &gosip.FromHeader{Address: gosip.Uri{Scheme: "sip", User: callerNum, Host: "127.0.0.1"}, Params: gosip.NewParams()}
+	from.Params.Add("tag", "srtpcaller")
+	gwHost, gwPort, _ := net.SplitHostPort(gwSIP)
+	gp, _ := strconv.Atoi(gwPort)
+	ctx := ctxFor(t, 30*time.Second)
+	sess, err := dc.Invite(ctx, gosip.Uri{Scheme: "sip", User: did, Host: gwHost, Port: gp}, []byte(offer),
+		from, gosip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered()
+	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatalf("the gateway did not answer: %v", err)
+	}
+	if err := sess.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	answer = string(sess.InviteResponse.Body())
+	c := cryptoRE.FindStringSubmatch(answer)
+	m := mediaRE.FindStringSubmatch(answer)
+	if c == nil || m == nil {
+		t.Fatalf("the gateway's answer to an SRTP offer:\n%s", answer)
+	}
+	gwKey, err := base64.StdEncoding.DecodeString(c[3])
+	gwRTP, _ := strconv.Atoi(m[1])
+	if err != nil || len(gwKey) != 30 {
+		t.Fatalf("the gateway's key %q: %v", c[3], err)
+	}
+	tr.wg.Add(2)
+	go tr.play(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(gwRTP)))
+	go tr.listen(gwKey)
+	return answer, func() {
+		if err := sess.Bye(ctxFor(t, 10*time.Second)); err != nil {
+			t.Errorf("BYE: %v", err)
+		}
+		sess.Close()
+	}
+}
+
+// TestSDESInboundCallAnsweredInKind: a trunk calls a DID offering RTP/SAVP
+// with a=crypto; the rep answers; the gateway's answer is RTP/SAVP with
+// the offer's tag and suite and its own key, and the audio flows both ways
+// encrypted: the trunk's 440 Hz reaches the rep, the rep's 1 kHz reaches
+// the trunk (authenticated with the gateway's key).
+func TestSDESInboundCallAnsweredInKind(t *testing.T) {
+	g := inboundGateway(t)
+	p := availableRep(t, g, testUser)
+	trunk := newSRTPTrunk(t)
+	type result struct {
+		c   softphone.Call
+		err error
+	}
+	accepted := make(chan result, 1)
+	answer, hangup := trunk.call(t, g.sipAddr(), repDID, func() {
+		go func() {
+			c, err := p.WaitIncoming(ctxFor(t, 10*time.Second))
+			if err == nil {
+				c, err = p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+			}
+			accepted <- result{c, err}
+		}()
+	})
+	res := <-accepted
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	c := res.c
+	if !regexp.MustCompile(`m=audio \d+ RTP/SAVP 0`).MatchString(answer) || !regexp.MustCompile(`a=crypto:7 AES_CM_128_HMAC_SHA1_80 `).MatchString(answer) {
+		t.Errorf("answer:\n%s\nwant RTP/SAVP with a=crypto:7 AES_CM_128_HMAC_SHA1_80", answer)
+	}
+	if strings.Contains(answer, base64.StdEncoding.EncodeToString(trunk.key)) {
+		t.Error("the gateway answered with the trunk's own key")
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, trunkTone, "the SRTP caller's tone")
+	if f, level := trunk.heard(t); f != repTone || level < 0.5 {
+		t.Errorf("the caller heard %.0f Hz at %.2f, want the rep's %.0f Hz", f, level, repTone)
+	}
+	hangup()
+	waitState(t, p, c.CallID, softphone.StateEnded)
 }
