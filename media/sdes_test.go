@@ -166,7 +166,7 @@ func TestAnswerOfferSDES(t *testing.T) {
 	}
 }
 
-func TestSRTPTrunkDoesNotAllocate(t *testing.T) {
+func TestSRTPTrunkNoAllocs(t *testing.T) {
 	s, _, peer := srtpSession(t, offerSuite)
 	var tr trunkReader
 	src := netip.MustParseAddrPort("192.0.2.1:4000")
