@@ -40,6 +40,7 @@ const (
 	evPlayDone     // the voicemail greeting ended
 	evVoicemailMax // a voicemail message reached its maximum length
 	evDetach       // a socket of the rep went away
+	evMaxDuration  // the answered call reached Options.MaxDuration (maxduration.go)
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -266,6 +267,8 @@ func (c *Call) handle(ev callEvent) {
 			c.log.Warn("trunk leg did not report its end in time; releasing the call")
 			c.sipDone = true
 		}
+	case evMaxDuration:
+		c.onMaxDuration()
 	}
 	if ev.done != nil {
 		close(ev.done)
@@ -303,6 +306,7 @@ func (c *Call) onSIP(ev sip.Event) {
 		c.answeredAt = time.Now()
 		if c.transition(TrigAnswered) {
 			c.sdk("callAnswered", callAnsweredData{ExternalCallID: c.ID})
+			c.armMaxDuration()
 		}
 	case sip.EventFailed:
 		c.sipDone = true
@@ -329,6 +333,9 @@ func (c *Call) onSIP(ev sip.Event) {
 		}
 	case sip.EventEnded:
 		c.sipDone = true
+		if ev.SessionExpired {
+			c.onSessionExpired(ev)
+		}
 	}
 }
 
@@ -508,6 +515,7 @@ func (c *Call) stateMsg() []byte {
 	}
 	if !c.answeredAt.IsZero() {
 		m.AnsweredAt = c.answeredAt.UnixMilli()
+		m.EndsAt = unixMilli(c.hub.endsAt(c.answeredAt))
 	}
 	if !c.endedAt.IsZero() {
 		m.EndedAt = c.endedAt.UnixMilli()

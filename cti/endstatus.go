@@ -43,6 +43,9 @@ type Ending struct {
 	// MediaFailure: an answered call ended because audio stopped (RTP
 	// inactivity, or the browser's media connection failed).
 	MediaFailure bool
+	// SessionExpired: an answered call ended because the SIP session
+	// timer ran out (the trunk stopped refreshing, RFC 4028).
+	SessionExpired bool
 }
 
 // EndStatusFor maps an ending to HubSpot's callEndStatus. This is the one
@@ -51,6 +54,7 @@ type Ending struct {
 //
 //	answered, then BYE from either side          COMPLETED
 //	answered, then audio stopped (RTP timeout)   FAILED
+//	answered, then the session timer expired     FAILED
 //	rep hung up before answer (CANCEL → 487)     CANCELED
 //	487 Request Terminated (not ours)            CANCELED
 //	ring timeout (we CANCEL)                     NO_ANSWER
@@ -60,7 +64,7 @@ type Ending struct {
 //	any other 4xx, 5xx, 6xx (e.g. 404, 503, 603) FAILED
 func EndStatusFor(o Ending) EndStatus {
 	switch {
-	case o.Answered && o.MediaFailure:
+	case o.Answered && (o.MediaFailure || o.SessionExpired):
 		return EndFailed
 	case o.Answered:
 		return EndCompleted

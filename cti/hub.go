@@ -72,6 +72,10 @@ type Options struct {
 	// Routes route inbound calls by DID (route.go). Nil: every inbound
 	// INVITE gets 404.
 	Routes []Route
+	// MaxDuration ends an answered call (outbound or inbound) with BYE
+	// once it has lasted this long: callEnded COMPLETED, reason "max
+	// duration" in the log (maxduration.go). Zero: no maximum.
+	MaxDuration time.Duration
 	// RingTimeout is how long a route step rings when it sets no time of
 	// its own. Zero: 20s.
 	RingTimeout time.Duration
@@ -454,9 +458,11 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	}
 	c.media = ms
 	c.startedAt = time.Now()
-	tc, err := h.opts.Trunk.Dial(context.Background(), sip.Invite{
-		CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer(),
-	}, func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev}) })
+	inv := sip.Invite{CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer()}
+	if k, ok := ms.(interface{ TrunkCrypto() []string }); ok {
+		inv.Crypto = k.TrunkCrypto() // used by trunks with SRTP (sip/sdes.go)
+	}
+	tc, err := h.opts.Trunk.Dial(context.Background(), inv, func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev}) })
 	if err != nil {
 		_ = ms.Close()
 		c.log.Error("INVITE not sent", zap.Error(err))

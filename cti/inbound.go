@@ -639,6 +639,8 @@ func (c *inCall) handle(ev callEvent) {
 			c.sipDone = true
 			c.finishVoicemail()
 		}
+	case evMaxDuration:
+		c.onMaxDuration()
 	}
 	if ev.done != nil {
 		close(ev.done)
@@ -700,6 +702,7 @@ func (c *inCall) onAccept(o *offer, ev callEvent) {
 	o.reason = "answered"
 	o.transition(TrigAnswered)
 	o.sdk("callAnswered", callAnsweredData{ExternalCallID: o.id})
+	c.armMaxDuration()
 	o.log.Info("inbound call answered", zap.String("answeredOn", ev.conn.instance), zap.String("media", o.owner.instance),
 		zap.Duration("ringTime", o.answeredAt.Sub(c.startedAt)))
 	for _, x := range c.ringing() {
@@ -755,11 +758,15 @@ func (c *inCall) onSIP(ev sip.Event) {
 	case sip.EventEnded:
 		c.sipDone = true
 		switch c.phase {
-		case inAnswered: // the dialog died under us (no ACK)
-			c.log.Warn("inbound call ended by the SIP layer", zap.Error(ev.Err))
+		case inAnswered: // the dialog died under us (no ACK, session timer)
+			c.log.Warn("inbound call ended by the SIP layer", zap.Error(ev.Err), zap.Bool("sessionExpired", ev.SessionExpired))
 			c.phase = inOver
 			c.closeMedia()
-			c.answered.end(EndFailed, "answered", "The carrier did not confirm the call.")
+			msg := "The carrier did not confirm the call."
+			if ev.SessionExpired {
+				msg = sessionExpiredMessage
+			}
+			c.answered.end(EndFailed, "answered", msg)
 		case inVoicemail:
 			c.finishVoicemail()
 		}
@@ -1143,6 +1150,7 @@ func (o *offer) stateMsg() []byte {
 	}
 	if !o.answeredAt.IsZero() {
 		m.AnsweredAt = o.answeredAt.UnixMilli()
+		m.EndsAt = unixMilli(c.hub.endsAt(o.answeredAt))
 	}
 	if !o.endedAt.IsZero() {
 		m.EndedAt = o.endedAt.UnixMilli()

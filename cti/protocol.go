@@ -371,6 +371,7 @@ type callMsg struct {
 	FromNumber   string          `json:"fromNumber"`
 	StartedAt    int64           `json:"startedAt"`
 	AnsweredAt   int64           `json:"answeredAt,omitempty"`
+	EndsAt       int64           `json:"endsAt,omitempty"` // when the gateway hangs up (Options.MaxDuration)
 	EndedAt      int64           `json:"endedAt,omitempty"`
 	EndStatus    EndStatus       `json:"endStatus,omitempty"`
 	SIPCode      int             `json:"sipCode,omitempty"`

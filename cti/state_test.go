@@ -69,6 +69,7 @@ func TestEndStatusTable(t *testing.T) {
 	}{
 		{Ending{Answered: true}, EndCompleted},
 		{Ending{Answered: true, MediaFailure: true}, EndFailed},
+		{Ending{Answered: true, SessionExpired: true}, EndFailed},
 		{Ending{CanceledByRep: true, Code: 487}, EndCanceled},
 		{Ending{Code: 487}, EndCanceled},
 		{Ending{RingTimeout: true, Code: 487}, EndNoAnswer},

@@ -35,6 +35,9 @@ func (s *Session) AnswerTrunkOffer(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if answer, err = s.answerOfferSDES(&o, answer); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -139,7 +142,8 @@ func (s *Session) StopPlay() {
 func (s *Session) play(p *player, audio []byte, loop bool, done func()) {
 	defer close(p.done)
 	const frame = 160 // 20 ms at 8 kHz
-	pkt := make([]byte, 12+frame)
+	// Room for the SRTP tag: sendTrunk encrypts in place.
+	pkt := make([]byte, 12+frame, 12+frame+srtpOverhead)
 	pkt[0] = 0x80
 	ssrc := rand.Uint32()
 	seq := uint16(rand.Uint32())

@@ -175,12 +175,63 @@ func BenchmarkPerPacket(b *testing.B) {
 		}
 		m.Stop()
 	}
+	// SDES-SRTP trunk (sdes.go): each op includes the trunk's encryption of
+	// its packet; the relay decrypts in place before the same step.
+	srtpTrunkToBrowser := func(b *testing.B) {
+		s, _ := benchSession(b, "0")
+		peer := sdesKeys(b, s)
+		var tr trunkReader
+		pkt := rtpPacket(0, 0, 0, 0x4242, fill(0xd5, 160))
+		enc := make([]byte, 0, maxDatagram)
+		src := netip.MustParseAddrPort("192.0.2.1:4000")
+		scratch := make([]byte, maxDatagram+64)
+		now := int64(time.Hour)
+		b.ReportAllocs()
+		m := benchcpu.Start(b, benchcpu.Thread)
+		for i := 0; i < b.N; i++ {
+			pkt[1] = 0
+			binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+			e, err := peer.enc.EncryptRTP(enc[:0], pkt, &peer.encHdr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			now += int64(20 * time.Millisecond)
+			if err := s.handleTrunk(&tr, e, src, now, scratch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m.Stop()
+		if s.stats.toBrowser.Load() != uint64(b.N) {
+			b.Fatalf("relayed %d of %d", s.stats.toBrowser.Load(), b.N)
+		}
+	}
+	browserToSRTPTrunk := func(b *testing.B) {
+		s, _ := benchSession(b, "0")
+		sdesKeys(b, s)
+		pkt := rtpPacket(0, 0, 0, 0x4242, fill(0xff, 160))
+		buf := make([]byte, len(pkt), maxDatagram)
+		b.ReportAllocs()
+		m := benchcpu.Start(b, benchcpu.Thread)
+		for i := 0; i < b.N; i++ {
+			copy(buf, pkt)
+			binary.BigEndian.PutUint16(buf[2:], uint16(i))
+			if _, ok := s.handleBrowser(buf); !ok {
+				b.Fatal("dropped")
+			}
+			if _, err := s.protectTrunk(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m.Stop()
+	}
 	rounds(b, []sub{
 		{"floor-encrypt", floorEncrypt},
 		{"trunk-to-browser", trunkToBrowser(0)},
 		{"floor-decrypt", floorDecrypt},
 		{"browser-to-trunk", browserToTrunk},
 		{"trunk-to-browser-transcode", trunkToBrowser(8)},
+		{"srtp-trunk-to-browser", srtpTrunkToBrowser},
+		{"browser-to-srtp-trunk", browserToSRTPTrunk},
 	})
 }
 

@@ -112,6 +112,10 @@ type trunkAnswer struct {
 	// offerer: the SDP was the trunk's offer (an inbound call), so the
 	// trunk sends with its payload types rather than ours.
 	offerer bool
+	// savp: the transport is RTP/SAVP; crypto are its usable a=crypto
+	// attributes (sdes.go), with either transport.
+	savp   bool
+	crypto []sdesCrypto
 }
 
 // hold reports whether the trunk put the stream on hold with c=0.0.0.0.
@@ -142,7 +146,8 @@ func parseTrunkAnswer(b []byte) (trunkAnswer, error) {
 	if port.Value < 0 || port.Value > 65535 || (port.Range != nil && *port.Range != 1) {
 		return trunkAnswer{}, fmt.Errorf("media: trunk SDP: bad audio port %s", port.String())
 	}
-	if proto := strings.Join(md.MediaName.Protos, "/"); proto != "RTP/AVP" {
+	proto := strings.Join(md.MediaName.Protos, "/")
+	if proto != "RTP/AVP" && proto != "RTP/SAVP" {
 		return trunkAnswer{}, fmt.Errorf("media: trunk SDP: unsupported transport %q", proto)
 	}
 	ci := md.ConnectionInformation
@@ -158,6 +163,11 @@ func parseTrunkAnswer(b []byte) (trunkAnswer, error) {
 		remote:  netip.AddrPortFrom(addr, uint16(port.Value)),
 		dir:     mediaDirection(&sd, md),
 		formats: audioFormats(md),
+		savp:    proto == "RTP/SAVP",
+	}
+	ans.crypto, _ = cryptoAttrs(md)
+	if ans.savp && len(ans.crypto) == 0 {
+		return trunkAnswer{}, errors.New("media: trunk SDP: RTP/SAVP without a usable a=crypto")
 	}
 	for _, f := range ans.formats {
 		switch f.codec {

@@ -52,6 +52,7 @@ type Session struct {
 	timedOut atomic.Bool                // EventRTPTimeout was delivered
 	closing  atomic.Bool                // Close has begun: no more events
 	rec      recordTap                  // Record's recorder, nil if none
+	sdes     sdesState                  // SDES-SRTP on the trunk leg (sdes.go)
 	stats    counters
 
 	// The loop's: the trunk reader's state, and the limit on warnings of
@@ -179,6 +180,9 @@ func (s *Session) TrunkOffer() []byte { return append([]byte(nil), s.offer...) }
 func (s *Session) SetTrunkAnswer(sdp []byte) error {
 	ans, err := parseTrunkAnswer(sdp)
 	if err != nil {
+		return err
+	}
+	if err := s.applyAnswerSDES(&ans); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -342,6 +346,10 @@ func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, n
 		s.stats.wrongSource.Add(1)
 		return nil
 	}
+	pkt, ok := s.unprotectTrunk(pkt)
+	if !ok {
+		return nil
+	}
 	switch r.toBrowser.process(pkt) {
 	case verdictForward:
 	case verdictDiscard: // telephone-event: media, but not for the browser
@@ -438,7 +446,11 @@ func (s *Session) handleBrowser(pkt []byte) (dst netip.AddrPort, ok bool) {
 // sendTrunk writes a packet handleBrowser accepted. It runs on the
 // session's loop.
 func (s *Session) sendTrunk(pkt []byte, dst netip.AddrPort) {
-	if err := s.rtp.SendTo(pkt, dst); err != nil {
+	pkt, err := s.protectTrunk(pkt)
+	if err == nil {
+		err = s.rtp.SendTo(pkt, dst)
+	}
+	if err != nil {
 		s.stats.writeErrors.Add(1)
 		if now := monoNow(); s.toTrunkErr.allow(now) {
 			s.log.Warn("sending RTP to the trunk failed", zap.Stringer("trunk", dst), zap.Error(err))

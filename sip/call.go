@@ -34,6 +34,7 @@ type Call struct {
 	hangup     chan struct{}        // closed by Hangup
 	byes       chan *gosip.Request  // BYEs from the trunk, already answered with 200
 	late2xx    chan *gosip.Response // 2xx that came before run took the first one in
+	inDialog   chan inDialogReq     // UPDATEs and re-INVITEs (timer.go)
 
 	evMu    sync.Mutex // guards evQueue
 	evQueue []Event
@@ -60,6 +61,7 @@ func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event), ring time.Du
 		hangup:   make(chan struct{}),
 		byes:     make(chan *gosip.Request, 1),
 		late2xx:  make(chan *gosip.Response, 4),
+		inDialog: make(chan inDialogReq),
 		evReady:  make(chan struct{}, 1),
 	}
 }
@@ -216,6 +218,12 @@ type callRun struct {
 	authTried bool
 	dlg       *dialog
 	earlyBye  *gosip.Request // a BYE that overtook the 2xx
+	st        *sessionTimer  // once answered
+	tried422  bool
+
+	prackTx   gosip.ClientTransaction // PRACK for a reliable 18x (prack.go)
+	prackTag  string                  // the To tag and RSeq of the last 18x PRACKed
+	prackRSeq uint32
 
 	cancelTx gosip.ClientTransaction
 	byeTx    gosip.ClientTransaction
@@ -240,6 +248,8 @@ func (c *Call) run() {
 	}
 	c.inviteTx.OnRetransmission(c.onRetransmission)
 	ev := r.loop()
+	r.st.close()
+	r.endPrack()
 	for _, t := range []*time.Timer{r.inviteTimer, r.ringTimer, r.cancelTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -308,6 +318,22 @@ func (r *callRun) loop() Event {
 			r.onByeDone()
 		case <-timerC(r.byeTimer):
 			r.onByeTimeout()
+		case <-r.st.timerC():
+			r.sessionEnd(r.st.onTimer())
+		case res := <-r.st.responses():
+			r.sessionEnd(r.st.onResponse(res))
+		case <-r.st.txDone():
+			r.sessionEnd(r.st.onTxDone())
+		case res := <-r.prackResponses():
+			r.onPrackResponse(res)
+		case <-r.prackDone():
+			r.onPrackDone()
+		case q := <-c.inDialog:
+			if r.phase != phaseAnswered {
+				r.st.onRequestEarly(q, c.ua)
+				break
+			}
+			r.st.onRequest(q, c.ua)
 		case <-closing:
 			r.onClose()
 		}
@@ -354,6 +380,9 @@ func (r *callRun) onInviteResponse(res *gosip.Response) {
 				r.sendCancel()
 			}
 		}
+		if res.StatusCode > 100 {
+			r.prack(res)
+		}
 		if res.StatusCode > 100 && r.cause == causeNone {
 			c.emit(Event{Kind: EventProvisional, Code: res.StatusCode, Reason: res.Reason, SDP: sdpOf(res)})
 		}
@@ -368,6 +397,9 @@ func (r *callRun) onInviteResponse(res *gosip.Response) {
 	}
 	if (res.StatusCode == gosip.StatusUnauthorized || res.StatusCode == gosip.StatusProxyAuthRequired) &&
 		r.retryAuth(res) {
+		return
+	}
+	if res.StatusCode == 422 && r.retry422(res) {
 		return
 	}
 	stop(&r.cancelTimer)
@@ -437,7 +469,15 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 		r.sendBye(r.failed())
 		return
 	}
+	if err := c.checkSRTPAnswer(res); err != nil {
+		c.log.Warn("answer refused; hanging up with BYE", zap.Error(err))
+		ev := r.failed()
+		ev.Code, ev.Reason = gosip.StatusNotAcceptableHere, "Not Acceptable Here (no SRTP key in the answer)"
+		r.sendBye(ev)
+		return
+	}
 	r.phase = phaseAnswered
+	r.startSessionTimer(res)
 	c.log.Info("call answered", zap.Int("code", res.StatusCode))
 	c.emit(Event{Kind: EventAnswered, Code: res.StatusCode, Reason: res.Reason, SDP: sdpOf(res)})
 	if r.earlyBye != nil {

@@ -144,8 +144,14 @@ func TestTrunkHangsUp(t *testing.T) {
 	invite := p.expect(gosip.INVITE)
 	p.expect(gosip.ACK)
 
-	// A re-INVITE (hold, codec change) is refused and leaves the call up.
-	if res := p.inDialog(gosip.INVITE, invite, 1); res.StatusCode != 488 {
+	// A re-INVITE with a new offer (hold, codec change: a new o= version)
+	// is refused and leaves the call up. (One with the same SDP is a
+	// session refresh: timer_test.go.)
+	newOffer := bytes.Replace(answerSDP, []byte("o=peer 2 2 IN"), []byte("o=peer 2 3 IN"), 1)
+	if bytes.Equal(newOffer, answerSDP) {
+		t.Fatalf("answerSDP has no version to bump: %q", answerSDP)
+	}
+	if res := p.inDialogSDP(gosip.INVITE, invite, 1, newOffer); res.StatusCode != 488 {
 		t.Errorf("re-INVITE: %s, want 488", res.StartLine())
 	}
 	const reason = `Q.850;cause=16;text="Normal call clearing"`

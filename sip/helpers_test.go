@@ -514,6 +514,12 @@ func (p *peer) bye(inv *gosip.Request, hdrs ...gosip.Header) *gosip.Response {
 
 func (p *peer) inDialog(method gosip.RequestMethod, inv *gosip.Request, seq uint32, hdrs ...gosip.Header) *gosip.Response {
 	p.t.Helper()
+	return p.inDialogSDP(method, inv, seq, answerSDP, hdrs...)
+}
+
+// inDialogSDP is inDialog with sdp as the body of an INVITE.
+func (p *peer) inDialogSDP(method gosip.RequestMethod, inv *gosip.Request, seq uint32, sdp []byte, hdrs ...gosip.Header) *gosip.Response {
+	p.t.Helper()
 	req := gosip.NewRequest(method, inv.Contact().Address)
 	from := &gosip.FromHeader{Address: inv.To().Address, Params: gosip.HeaderParams{{K: "tag", V: p.tag}}}
 	req.AppendHeader(from)
@@ -528,7 +534,7 @@ func (p *peer) inDialog(method gosip.RequestMethod, inv *gosip.Request, seq uint
 		req.AppendHeader(&gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: portOf(p.addr)}})
 		ct := gosip.ContentTypeHeader("application/sdp")
 		req.AppendHeader(&ct)
-		req.SetBody(answerSDP)
+		req.SetBody(sdp)
 	}
 	return p.do(req)
 }

@@ -121,6 +121,9 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 		return nil, fmt.Errorf("sip: Invite.From %q for trunk %q: %w", c.inv.From, tr.name, err)
 	}
 	sdp, err := preferCodecs(c.inv.SDP, tr.codecs)
+	if err == nil {
+		sdp, err = withCrypto(sdp, tr.srtp, c.inv.Crypto)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sip: trunk %q: %w", tr.name, err)
 	}
@@ -165,6 +168,7 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", u.userAgent))
 	req.AppendHeader(gosip.NewHeader("Allow", allowMethods))
+	addSessionHeaders(req, tr.session, tr.session.expires)
 	ct := gosip.ContentTypeHeader("application/sdp")
 	req.AppendHeader(&ct)
 	req.SetBody(bytes.Clone(sdp))

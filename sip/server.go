@@ -18,6 +18,9 @@ import (
 // transaction go) once the INVITE has its final response.
 func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if toTag(req) != "" {
+		if u.refreshRequest(req, tx) {
+			return // a session refresh, answered by its dialog (timer.go)
+		}
 		if c := u.lookup(req); c != nil {
 			c.log.Info("re-INVITE refused: not supported")
 			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
@@ -34,6 +37,9 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	ts := u.trunkOf(req)
 	if ts == nil {
 		u.refuse(req, tx, u.unknown)
+		return
+	}
+	if u.refuseSmallInterval(&ts.conf, req, tx) || u.refuseNoSRTP(&ts.conf, req, tx) {
 		return
 	}
 	if u.onInvite == nil {

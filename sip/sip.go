@@ -45,6 +45,10 @@ type Options struct {
 	// it must answer them, at once or later. Nil: every inbound INVITE gets
 	// 480.
 	OnInvite func(*InboundInvite)
+	// SessionTimerFloor is the lowest Trunk.MinSE the UA accepts. For
+	// tests only, which need short session intervals; production leaves it
+	// zero. Zero: 90s (RFC 4028).
+	SessionTimerFloor time.Duration
 }
 
 // SourcePolicy says how the UA treats a request from an address that is no
@@ -124,6 +128,27 @@ type Trunk struct {
 	// host, its Route hosts, its registrar) that may send it out-of-dialog
 	// requests. Empty: none.
 	InboundAllow []netip.Prefix
+	// SessionExpires is the session interval (RFC 4028) our INVITEs ask
+	// for and our 2xx grant when the caller names none; the refresher
+	// refreshes at half of it, and a call whose peer should refresh but
+	// does not is ended with BYE before it runs out. Whole seconds. Zero:
+	// 1800s; negative: session timers off (no Session-Expires; the peer's
+	// refreshes are still answered).
+	SessionExpires time.Duration
+	// MinSE is the shortest session interval we accept (Min-SE): a peer
+	// asking for less gets 422. Whole seconds, at least 90s (RFC 4028;
+	// Options.SessionTimerFloor lowers that for tests). Zero: 90s.
+	MinSE time.Duration
+	// PRACK sends our provisional responses to the trunk's INVITEs
+	// reliably (RFC 3262) when the INVITE supports 100rel; an INVITE that
+	// requires it gets them reliably regardless. False: only then.
+	PRACK bool
+	// SRTP is SDES-SRTP on the trunk's media (RFC 4568): "off" (default),
+	// "optional" (our offer is RTP/AVP with a=crypto; a plain answer is
+	// accepted) or "mandatory" (RTP/SAVP; an answer without a=crypto ends
+	// the call with 488; an inbound INVITE without a=crypto gets 488).
+	// Mandatory needs Transport "tls". Invite.Crypto carries the key.
+	SRTP string
 }
 
 // CallerID is a trunk's caller-ID policy.
@@ -198,6 +223,9 @@ type Invite struct {
 	FromName string
 	// SDP is the offer.
 	SDP []byte
+	// Crypto are a=crypto values (RFC 4568, without "a=crypto:") added to
+	// the offer for trunks with SRTP. Empty: such trunks cannot be used.
+	Crypto []string
 }
 
 // EventKind says what happened to an outbound Call.
@@ -248,7 +276,11 @@ type Event struct {
 	SDP []byte
 	// Canceled: we sent CANCEL (Hangup before answer). RingTimeout: the ring timeout fired.
 	Canceled, RingTimeout bool
-	Err                   error
+	// SessionExpired (EventEnded): the session timer ended the answered
+	// call (RFC 4028): the peer did not refresh the session in time, or
+	// our refresh failed (408, 481, no response); we sent BYE.
+	SessionExpired bool
+	Err            error
 	// Trunk is the Name of the trunk the event comes from (with DialTrunks,
 	// the one the current attempt is on).
 	Trunk string

@@ -34,6 +34,9 @@ type trunkConf struct {
 	registrar     hostPortConf  // where REGISTER goes: Registrar, else host and port
 	keepalive     Keepalive     // defaults filled in when Interval > 0
 	allow         []netip.Prefix
+	session       sessionConf // session timers (timer.go)
+	prack         bool        // reliable 18x to INVITEs that support 100rel (rel100.go)
+	srtp          string      // SRTPOff, SRTPOptional or SRTPMandatory (sdes.go)
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -81,6 +84,7 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		inviteTimeout: t.InviteTimeout,
 		register:      t.Register,
 		keepalive:     t.Keepalive,
+		prack:         t.PRACK,
 	}
 	bad := func(format string, args ...any) (trunkConf, error) {
 		return tc, fmt.Errorf("sip: trunk %q: %s", t.Name, fmt.Sprintf(format, args...))
@@ -196,6 +200,13 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 			return bad("InboundAllow has an invalid prefix")
 		}
 		tc.allow = append(tc.allow, p.Masked())
+	}
+	if tc.srtp, err = parseSRTPMode(t.SRTP, tc.transport); err != nil {
+		return bad("%v", err)
+	}
+	// The UA checks Min-SE against its floor (Options.SessionTimerFloor).
+	if tc.session, err = sessionConfOf(t, time.Second); err != nil {
+		return bad("%v", err)
 	}
 	return tc, nil
 }
@@ -388,6 +399,11 @@ func checkNumberFormat(f *NumberFormat) error {
 
 // CheckTrunk reports what is wrong with t, as NewUA and Dial would.
 func CheckTrunk(t Trunk) error {
-	_, err := parseTrunk(t)
-	return err
+	if _, err := parseTrunk(t); err != nil {
+		return err
+	}
+	if _, err := sessionConfOf(t, defaultMinSE); err != nil {
+		return fmt.Errorf("sip: trunk %q: %w", t.Name, err)
+	}
+	return nil
 }

@@ -50,6 +50,8 @@ type UA struct {
 	onInvite   func(*InboundInvite)
 	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
+	seFloor time.Duration // the lowest Min-SE a trunk may have (timer.go)
+
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
 
 	tlsMu    sync.Mutex             // guards tlsDials
@@ -102,7 +104,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -111,6 +113,10 @@ const (
 func NewUA(opts Options) (*UA, error) {
 	confs, err := parseTrunks(opts.Trunks)
 	if err != nil {
+		return nil, err
+	}
+	floor := sessionFloor(opts.SessionTimerFloor)
+	if err := checkSessionFloor(opts.Trunks, floor); err != nil {
 		return nil, err
 	}
 	unknown, unknownOpt, err := sourcePolicies(opts.UnknownSources, opts.UnknownSourceOptions)
@@ -160,6 +166,7 @@ func NewUA(opts Options) (*UA, error) {
 		unknown:    unknown,
 		unknownOpt: unknownOpt,
 		onInvite:   opts.OnInvite,
+		seFloor:    floor,
 		instance:   gosip.GenerateTagN(10),
 		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
@@ -203,6 +210,8 @@ func NewUA(opts Options) (*UA, error) {
 	}
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnBye(u.handleBye)
+	u.srv.OnUpdate(u.handleUpdate)
+	u.srv.OnPrack(u.handlePrack)
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
@@ -338,6 +347,9 @@ func (u *UA) Dial(ctx context.Context, trunk Trunk, inv Invite, onEvent func(Eve
 	}
 	tr, err := parseTrunk(trunk)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSessionFloor([]Trunk{trunk}, u.seFloor); err != nil {
 		return nil, err
 	}
 	if err := validateInvite(inv); err != nil {

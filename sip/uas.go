@@ -235,6 +235,9 @@ type uasRun struct {
 	outcome     Event // the last event, once BYE is sent
 	byeOnAck    bool  // Hangup came before the ACK: BYE once it is in
 
+	st  *sessionTimer // once answered (timer.go)
+	rel relState      // reliable provisional responses (rel100.go)
+
 	result *Event
 }
 
@@ -242,10 +245,13 @@ type uasRun struct {
 func (in *InboundInvite) run() {
 	defer in.ua.callWG.Done()
 	r := &uasRun{in: in, reliable: gosip.IsReliable(in.req.Transport())}
+	r.rel.on = reliable(in.req, in.prack)
 	if !in.tx.OnCancel(func(*gosip.Request) { in.cancelOnce.Do(func() { close(in.canceled) }) }) {
 		in.cancelOnce.Do(func() { close(in.canceled) })
 	}
 	ev := r.loop()
+	r.st.close()
+	r.endReliable()
 	for _, t := range []*time.Timer{r.retrans, r.ackTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -277,6 +283,9 @@ func (r *uasRun) loop() Event {
 		}
 		select {
 		case c := <-in.cmds:
+			if r.deferAnswer(c) {
+				break
+			}
 			c.res <- r.onCmd(c)
 		case <-canceled:
 			in.log.Info("the caller cancelled the call")
@@ -331,6 +340,24 @@ func (r *uasRun) loop() Event {
 				ev.Err = fmt.Errorf("sip: BYE: %w: no response", ErrTimeout)
 			}
 			r.finish(ev)
+		case <-r.st.timerC():
+			r.sessionEnd(r.st.onTimer())
+		case res := <-r.st.responses():
+			r.sessionEnd(r.st.onResponse(res))
+		case <-r.st.txDone():
+			r.sessionEnd(r.st.onTxDone())
+		case <-r.relTimerC():
+			r.retransmitReliable()
+		case q := <-in.inDialog:
+			if q.req.Method == gosip.PRACK {
+				r.onPrack(q)
+				break
+			}
+			if r.phase != uasConfirmed {
+				r.st.onRequestEarly(q, in.ua)
+				break
+			}
+			r.st.onRequest(q, in.ua)
 		case <-in.ua.closing:
 			r.onClose()
 		}
@@ -356,7 +383,7 @@ func (r *uasRun) onCmd(c uasCmd) error {
 		if len(c.sdp) > 0 {
 			code, reason = gosip.StatusSessionInProgress, "Session Progress"
 		}
-		return r.respond(r.response(code, reason, c.sdp))
+		return r.progress(r.response(code, reason, c.sdp))
 	case cmdAnswer:
 		if r.phase != uasOffered {
 			return late()
@@ -431,6 +458,7 @@ func (r *uasRun) reject(code int, reason string, retryAfter time.Duration) {
 func (r *uasRun) answer(sdp []byte) error {
 	in := r.in
 	res := r.response(gosip.StatusOK, "OK", sdp)
+	interval, weRefresh := sessionAnswer(in.session, in.req, res)
 	if err := r.respond(res); err != nil {
 		r.finish(Event{Kind: EventFailed, Code: 500, Err: err})
 		return err
@@ -439,6 +467,7 @@ func (r *uasRun) answer(sdp []byte) error {
 	r.phase = uasAccepted
 	in.finalOnce.Do(func() { close(in.final) })
 	r.dlg = uasDialog(in.req, res)
+	r.startSessionTimer(sdp, interval, weRefresh)
 	r.ackTimer = time.NewTimer(in.ua.timers.ack)
 	if !r.reliable {
 		r.retransWait = gosip.T1

@@ -76,6 +76,9 @@ type CallsConfig struct {
 	EngagementWait time.Duration   `yaml:"engagementWait"`
 	HideWidget     bool            `yaml:"hideWidget"`
 	Outcomes       []OutcomeConfig `yaml:"outcomes"`
+
+	// MaxDuration hangs up answered calls after this long. Absent: 4h; 0: no maximum.
+	MaxDuration *time.Duration `yaml:"maxDuration"`
 }
 
 type OutcomeConfig struct {
@@ -122,6 +125,18 @@ type TrunkConfig struct {
 	Register      RegisterConfig  `yaml:"register"`
 	Keepalive     KeepaliveConfig `yaml:"keepalive"`
 	InboundAllow  []string        `yaml:"inboundAllow"`
+
+	// SessionExpires is the SIP session timer interval (RFC 4028). Absent:
+	// 1800s; 0: session timers off.
+	SessionExpires *time.Duration `yaml:"sessionExpires"`
+	// MinSE is the shortest session interval accepted (at least 90s). Absent: 90s.
+	MinSE time.Duration `yaml:"minSE"`
+	// PRACK sends provisional responses reliably (RFC 3262) to INVITEs that
+	// support 100rel. Default: only to those that require it.
+	PRACK bool `yaml:"prack"`
+	// SRTP is SDES-SRTP on the trunk's media: off (default), optional, or
+	// mandatory (needs transport tls).
+	SRTP string `yaml:"srtp"`
 }
 
 type TrunkTLSConfig struct {
@@ -250,6 +265,12 @@ func (c *Config) validate() error {
 		bad("sip.unknownSourceOptions %q: want answer, reject or drop", c.SIP.UnknownSourceOptions)
 	}
 	c.validateTrunks(bad)
+	if c.Calls.MaxDuration == nil {
+		d := 4 * time.Hour
+		c.Calls.MaxDuration = &d
+	} else if *c.Calls.MaxDuration < 0 {
+		bad("calls.maxDuration %v: want a duration, or 0 for no maximum", *c.Calls.MaxDuration)
+	}
 	for _, ip := range []struct{ name, v string }{{"media.publicIP", c.Media.PublicIP}, {"media.bindIP", c.Media.BindIP}} {
 		if ip.v != "" {
 			if _, err := netip.ParseAddr(ip.v); err != nil {
@@ -382,6 +403,13 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 	}
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)
+	}
+	st.MinSE, st.PRACK, st.SRTP = t.MinSE, t.PRACK, t.SRTP
+	if t.SessionExpires != nil {
+		st.SessionExpires = *t.SessionExpires
+		if st.SessionExpires == 0 {
+			st.SessionExpires = -1 // off
+		}
 	}
 	if t.PasswordEnv != "" {
 		st.Password = getenv(t.PasswordEnv)

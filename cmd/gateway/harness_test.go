@@ -83,6 +83,8 @@ type gwConfig struct {
 	dids         []string          // the trunk's DIDs (inbound calls)
 	extra        string            // YAML appended to the file (routing:, hubspot: …)
 	usersExtra   map[string]string // username → hubspotOwnerId
+	maxDuration  time.Duration     // calls.maxDuration; zero: the default
+	trunkExtra   string            // YAML lines added to the trunk ("    srtp: optional\n")
 }
 
 func (c gwConfig) yaml() string {
@@ -124,6 +126,7 @@ shutdownTimeout: 10s
 		b.WriteString("demoTrunk:\n  enabled: true\n  listen: 127.0.0.1:0\n  ringDelay: 3s\n")
 	} else {
 		fmt.Fprintf(&b, "trunks:\n  - name: test\n    address: %s\n", c.trunk)
+		b.WriteString(c.trunkExtra)
 		if c.trunkPass != "" {
 			fmt.Fprintf(&b, "    username: %s\n    passwordEnv: HUBLINE_TEST_TRUNK_PASSWORD\n", trunkUser)
 		}
@@ -132,6 +135,9 @@ shutdownTimeout: 10s
 		}
 	}
 	b.WriteString(c.extra)
+	if c.maxDuration != 0 {
+		return strings.Replace(b.String(), "calls:\n", "calls:\n  maxDuration: "+c.maxDuration.String()+"\n", 1)
+	}
 	return b.String()
 }
 

@@ -189,6 +189,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		SessionTTL:     cfg.Auth.SessionTTL,
 		ReconnectGrace: cfg.Calls.ReconnectGrace,
 		EngagementWait: cfg.Calls.EngagementWait,
+		MaxDuration:    *cfg.Calls.MaxDuration,
 		DefaultRegion:  cfg.Calls.DefaultRegion,
 		HideWidget:     cfg.Calls.HideWidget,
 		Trunk:          cti.SIPTrunks(ua),

@@ -198,6 +198,11 @@ sip: {unknownSources: drop, unknownSourceOptions: answer}
 		{"trunks: [{address: x, register: {enabled: true}}]\n", "registration needs a Username"},
 		{"trunks: [{address: x}]\nsip: {unknownSources: ignore}\n", `sip.unknownSources "ignore"`},
 		{"trunks: []\n", "at least one trunk"},
+		{"trunks: [{address: x, srtp: mandatory}]\n", "srtp: mandatory needs transport tls"},
+		{"trunks: [{address: x, srtp: sometimes}]\n", `srtp "sometimes"`},
+		{"trunks: [{address: x, minSE: 30s}]\n", "MinSE 30s is below 1m30s"},
+		{"trunks: [{address: x, sessionExpires: 60s}]\n", "SessionExpires 1m0s is below MinSE 1m30s"},
+		{"trunks: [{address: x}]\ncalls: {maxDuration: -1s}\n", "calls.maxDuration"},
 	} {
 		_, err := parseConfig([]byte(users + tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -136,6 +136,7 @@ type Call struct {
 	StartedAt    int64     `json:"startedAt"`            // Unix ms
 	AnsweredAt   int64     `json:"answeredAt,omitempty"` // Unix ms
 	EndedAt      int64     `json:"endedAt,omitempty"`    // Unix ms
+	EndsAt       int64     `json:"endsAt,omitempty"`     // Unix ms: the gateway hangs up then (calls.maxDuration)
 	EndStatus    string    `json:"endStatus,omitempty"`  // COMPLETED, FAILED, CANCELED, BUSY, NO_ANSWER
 	SIPCode      int       `json:"sipCode,omitempty"`
 	SIPReason    string    `json:"sipReason,omitempty"`

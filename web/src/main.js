@@ -802,6 +802,12 @@ function renderCall() {
   const talking = call && call.state === "answered" && call.answeredAt;
   show(timer, !!talking);
   if (talking) setText(timer, formatDuration(Date.now() - call.answeredAt));
+  // calls.maxDuration: the gateway hangs up at endsAt; say so from a minute before.
+  const left = talking && call.endsAt ? call.endsAt - Date.now() : Infinity;
+  show($("call-limit"), left <= 60000);
+  if (left <= 60000) {
+    setText($("call-limit"), `This call reaches the maximum call duration and ends in ${Math.max(0, Math.ceil(left / 1000))} s.`);
+  }
 
   // Another instance (the calling window) holds the audio: this one mirrors the call.
   const elsewhere = !!call && !!call.owner && !mine(call);
