@@ -31,15 +31,17 @@ func (s *Session) AnswerTrunkOffer(offer []byte) ([]byte, error) {
 		return nil, err
 	}
 	o.offerer = true
-	answer, err := buildTrunkAnswer(s.e.announce, s.port, &o, rand.Uint64()>>2)
-	if err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errClosed
 	}
+	answer, err := buildTrunkAnswer(s.e.announce, s.port, &o, s.local.id, 1, answerDir(o.dir, o.hold(), false))
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.local.ver = 1
 	s.trunkAns = &o
 	s.publishRules()
 	s.mu.Unlock()
@@ -50,7 +52,7 @@ func (s *Session) AnswerTrunkOffer(offer []byte) ([]byte, error) {
 }
 
 // buildTrunkAnswer returns our SDP answer to the trunk's offer o.
-func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID uint64) ([]byte, error) {
+func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID, version uint64, dir direction) ([]byte, error) {
 	addrType := "IP4"
 	if addr.Is6() {
 		addrType = "IP6"
@@ -65,10 +67,10 @@ func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID ui
 		attrs = append(attrs, sdp.NewAttribute("rtpmap", ev+" telephone-event/8000"),
 			sdp.NewAttribute("fmtp", ev+" 0-16"))
 	}
-	attrs = append(attrs, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(answerDirection(o.dir)))
+	attrs = append(attrs, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(dir.String()))
 	sd := &sdp.SessionDescription{
 		Origin: sdp.Origin{
-			Username: "hubline", SessionID: sessionID, SessionVersion: 1,
+			Username: "hubline", SessionID: sessionID, SessionVersion: version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: host,
 		},
 		SessionName: "hubline",

@@ -205,6 +205,7 @@ type InboundInvite struct {
 	final      chan struct{} // closed once the INVITE has its final response (or never will)
 	finalOnce  sync.Once
 	done       chan struct{} // closed when run returns
+	offers     *dialogOffers // in-dialog offers both ways (reoffer.go)
 
 	evMu    sync.Mutex // guards evQueue and onEvent
 	evQueue []Event
@@ -238,6 +239,7 @@ func (u *UA) newInbound(ts *trunkState, req *gosip.Request, tx gosip.ServerTrans
 		final:    make(chan struct{}),
 		done:     make(chan struct{}),
 		evReady:  make(chan struct{}, 1),
+		offers:   newDialogOffers(nil),
 	}
 	in.log = u.log.With(zap.String("sipCallId", in.CallID), zap.String("trunk", ts.conf.name))
 	if f := req.From(); f != nil {

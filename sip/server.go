@@ -18,17 +18,7 @@ import (
 // transaction go) once the INVITE has its final response.
 func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if toTag(req) != "" {
-		if c := u.lookup(req); c != nil {
-			c.log.Info("re-INVITE refused: not supported")
-			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
-			return
-		}
-		if in := u.lookupInbound(req); in != nil {
-			in.log.Info("re-INVITE refused: not supported")
-			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
-			return
-		}
-		u.noDialog(req, tx)
+		u.handleInDialogOffer(req, tx)
 		return
 	}
 	ts := u.trunkOf(req)
@@ -60,6 +50,13 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 // ACKs (for our non-2xx responses they are absorbed by sipgo's
 // transactions) are dropped.
 func (u *UA) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
+	if c := u.lookup(req); c != nil {
+		select {
+		case c.offers.acks <- req: // the ACK of our 2xx to a re-INVITE
+		default:
+		}
+		return
+	}
 	if in := u.lookupInbound(req); in != nil {
 		select {
 		case in.acks <- req:

@@ -198,6 +198,9 @@ type Invite struct {
 	FromName string
 	// SDP is the offer.
 	SDP []byte
+	// Session answers the trunk's offers within the dialog (re-INVITE,
+	// UPDATE: hold, new media address, codec change). Nil: they get 488.
+	Session SessionHandler
 }
 
 // EventKind says what happened to an outbound Call.
