@@ -149,7 +149,7 @@ func (hs *holdState) startHold(log *zap.Logger, leg any, ms MediaSession, hold b
 		ev.kind, ev.hold, ev.sdp, ev.err = evHoldResult, hold, string(ans), err
 		post(ev)
 	}()
-	log.Info("re-INVITE for "+what+" sent to the trunk")
+	log.Info("re-INVITE for " + what + " sent to the trunk")
 	return nil
 }
 
@@ -188,7 +188,7 @@ func (hs *holdState) finishHold(log *zap.Logger, ms MediaSession, moh []byte, ev
 			p.StopPlay()
 		}
 	}
-	log.Info("call "+map[bool]string{true: "held", false: "resumed"}[ev.hold]+" by the rep")
+	log.Info("call " + map[bool]string{true: "held", false: "resumed"}[ev.hold] + " by the rep")
 	return true
 }
 
