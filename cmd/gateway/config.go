@@ -76,6 +76,7 @@ type CallsConfig struct {
 	EngagementWait time.Duration   `yaml:"engagementWait"`
 	HideWidget     bool            `yaml:"hideWidget"`
 	Outcomes       []OutcomeConfig `yaml:"outcomes"`
+	MusicOnHold    string          `yaml:"musicOnHold"` // WAV played to the trunk while a rep holds; empty: silence
 }
 
 type OutcomeConfig struct {
