@@ -83,6 +83,7 @@ type gwConfig struct {
 	dids         []string          // the trunk's DIDs (inbound calls)
 	extra        string            // YAML appended to the file (routing:, hubspot: …)
 	usersExtra   map[string]string // username → hubspotOwnerId
+	musicOnHold  string            // calls.musicOnHold
 }
 
 func (c gwConfig) yaml() string {
@@ -132,6 +133,9 @@ shutdownTimeout: 10s
 		}
 	}
 	b.WriteString(c.extra)
+	if c.musicOnHold != "" {
+		return strings.Replace(b.String(), "calls:\n", "calls:\n  musicOnHold: "+c.musicOnHold+"\n", 1)
+	}
 	return b.String()
 }
 
