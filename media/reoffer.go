@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -12,6 +13,11 @@ import (
 // session id, the version one up for each new SDP), and whether the rep
 // holds the call (LocalHoldOffer, ApplyLocalHold): then the browser's
 // audio is not relayed to the trunk, while Play still is (music on hold).
+
+// trunkRebaseAfter is the pause in the browser's audio to the trunk (a
+// hold) after which the stream to the trunk goes on from its last sequence
+// number and timestamp (splicer).
+const trunkRebaseAfter = time.Second
 
 // localSDP is our side of the trunk leg's SDP; Session.mu guards it.
 type localSDP struct {
