@@ -1,7 +1,10 @@
 package sip
 
 import (
+	"context"
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +64,104 @@ func TestSippTrunkReinviteHold(t *testing.T) {
 	rec.want(t, EventAnswered)
 	if ev := rec.want(t, EventHangup); ev.Err != nil {
 		t.Errorf("hangup %+v", ev)
+	}
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}
+
+// signalHandler is mediaHandler that tells the test when an answer (from
+// an ACK) was applied.
+type signalHandler struct {
+	mediaHandler
+	applied chan error
+}
+
+func (h signalHandler) ApplyAnswer(a []byte) error {
+	err := h.mediaHandler.ApplyAnswer(a)
+	h.applied <- err
+	return err
+}
+
+// TestSippInboundReoffers: on an inbound call SIPp holds with UPDATE
+// (answered recvonly), re-INVITEs without SDP (we offer in the 200, its
+// ACK answers), then our hold re-INVITE crosses its re-INVITE: each side
+// gets 491, ours is retried after RFC 3261 14.1's delay (0–2 s: we are not
+// the Call-ID's owner) and answered; the resume follows; SIPp hangs up.
+// The scenario checks directions, Contact and o= versions.
+func TestSippInboundReoffers(t *testing.T) {
+	u, ch := inboundUA(t)
+	s, in, rec := callIn(t, u, ch, "inbound_reoffers.xml")
+	ms := newTestMedia(t)
+	h := signalHandler{mediaHandler{ms}, make(chan error, 4)}
+	in.SetSession(h)
+	ans, err := ms.AnswerTrunkOffer(in.SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Answer(ans); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.applied:
+		if err != nil {
+			t.Fatalf("the ACK's answer: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatalf("no answer in an ACK\n%s", s.Logs())
+	}
+	if ms.TrunkHolds() {
+		t.Error("the trunk's last SDP (the ACK's sendrecv answer) still holds the call")
+	}
+	offer, err := ms.LocalHoldOffer(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hans, err := in.Reinvite(ctx, offer)
+	if err != nil {
+		t.Fatalf("hold re-INVITE: %v\n%s", err, s.Logs())
+	}
+	t.Logf("hold answered after glare in %v", time.Since(start).Round(time.Millisecond))
+	if err := ms.ApplyLocalHold(true, hans); err != nil {
+		t.Fatal(err)
+	}
+	offer, _ = ms.LocalHoldOffer(false)
+	rans, err := in.Reinvite(ctx, offer)
+	if err != nil {
+		t.Fatalf("resume re-INVITE: %v", err)
+	}
+	if err := ms.ApplyLocalHold(false, rans); err != nil {
+		t.Fatal(err)
+	}
+	rec.want(t, EventHangup)
+	passed(t, s)
+	if _, err := in.Reinvite(ctx, offer); !errors.Is(err, ErrDialogState) {
+		t.Errorf("Reinvite after the end: %v, want ErrDialogState", err)
+	}
+	u.Close()
+	rec.none(t)
+}
+
+// TestSippDelayedOfferAckWithoutAnswer: an INVITE without SDP gets our
+// offer in the 200; its ACK brings no answer, so the call ends with our
+// BYE and an error naming why.
+func TestSippDelayedOfferAckWithoutAnswer(t *testing.T) {
+	u, ch := inboundUA(t)
+	s, in, rec := callIn(t, u, ch, "inbound_delayed_no_answer.xml")
+	if len(in.SDP) != 0 {
+		t.Fatalf("INVITE SDP %q, want none", in.SDP)
+	}
+	ms := newTestMedia(t)
+	in.SetSession(mediaHandler{ms})
+	if err := in.Answer(ms.TrunkOffer()); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.want(t, EventEnded)
+	if ev.Err == nil || !strings.Contains(ev.Err.Error(), "no SDP answer") {
+		t.Errorf("ended %+v, want an error about the missing answer", ev)
 	}
 	passed(t, s)
 	u.Close()
