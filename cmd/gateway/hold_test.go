@@ -234,3 +234,46 @@ func TestInboundDelayedOffer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrunkHoldsAndResumes: the far end holds the call (re-INVITE
+// sendonly: our 200 says recvonly) and resumes it. The softphone is told
+// (heldByRemote), the rep's audio is not sent while held (SIPp's echo has
+// nothing to echo), and after the resume the echo is back.
+func TestTrunkHoldsAndResumes(t *testing.T) {
+	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("trunk_holds.xml"), RTPEcho: true})
+	g := startGateway(t, gwConfig{trunk: trunk.Addr})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.WaitHeldByRemote(ctxFor(t, 10*time.Second), id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Held || c.State != softphone.StateAnswered {
+		t.Errorf("held by the trunk: %+v", c)
+	}
+	// A window inside the 1.5 s hold: SIPp echoes what it gets, so
+	// nothing (but what was in flight) may come back.
+	heard := p.Stats().PacketsReceived
+	time.Sleep(500 * time.Millisecond)
+	n := p.Stats().PacketsReceived - heard
+	if c, _ := p.Call(id); !c.HeldByRemote {
+		t.Logf("the hold ended within the window (a loaded machine): %d packets not judged", n)
+	} else if n > 10 {
+		t.Errorf("%d packets echoed while the trunk held the call: the rep's audio was sent to it", n)
+	}
+	if _, err := p.WaitHeldByRemote(ctxFor(t, 10*time.Second), id, false); err != nil {
+		t.Fatal(err)
+	}
+	heardTone(t, p, 200*time.Millisecond)
+	expectTone(t, p, repTone, "after the trunk resumed: the rep's tone echoed")
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatalf("SIPp: %v", err)
+	}
+}
