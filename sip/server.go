@@ -11,8 +11,7 @@ import (
 // The UA's answers to the requests that reach it, and to responses no
 // transaction wants. sipgo calls each from a goroutine of its own.
 
-// handleInvite refuses re-INVITEs (488: the session stays as it was, RFC
-// 3261 14.2; hold and codec changes are not supported) and hands inbound
+// handleInvite hands re-INVITEs to their dialog (reoffer.go) and inbound
 // INVITEs from trunks to Options.OnInvite (480 without one). Unknown
 // sources get the source policy. It returns (and sipgo lets the INVITE's
 // transaction go) once the INVITE has its final response.
