@@ -167,3 +167,47 @@ func TestSippDelayedOfferAckWithoutAnswer(t *testing.T) {
 	u.Close()
 	rec.none(t)
 }
+
+// TestSippReinviteLateAck: our 200 to a re-INVITE is retransmitted until
+// the trunk's ACK comes (sipgo #42: a re-INVITE's 2xx needs its ACK like
+// the first one's); the call goes on.
+func TestSippReinviteLateAck(t *testing.T) {
+	s := startSipp(t, "trunk_reinvite_late_ack.xml")
+	u := newTestUA(t)
+	ms := newTestMedia(t)
+	rec := newRecorder()
+	inv := testInvite()
+	inv.SDP, inv.Session = ms.TrunkOffer(), mediaHandler{ms}
+	dial(t, u, sippTrunk(s), inv, rec)
+	rec.want(t, EventAnswered)
+	if ev := rec.want(t, EventHangup); ev.Err != nil {
+		t.Errorf("hangup %+v", ev)
+	}
+	passed(t, s)
+	// The first 200 to "CSeq: 2 INVITE" and its retransmissions at T1 and 3*T1.
+	if n := strings.Count(s.Messages(), "CSeq: 2 INVITE\r\n"); n < 1+1+2 {
+		t.Errorf("SIPp's log has %d messages with CSeq 2 INVITE, want the re-INVITE and at least 3 of our 200s", n)
+	}
+	u.Close()
+	rec.none(t)
+}
+
+// TestSippReinviteNoAck: without an ACK for our 200 to its re-INVITE the
+// call ends with our BYE and ErrTimeout.
+func TestSippReinviteNoAck(t *testing.T) {
+	s := startSipp(t, "trunk_reinvite_no_ack.xml")
+	u := newTestUA(t)
+	u.timers.ack = time.Second
+	ms := newTestMedia(t)
+	rec := newRecorder()
+	inv := testInvite()
+	inv.SDP, inv.Session = ms.TrunkOffer(), mediaHandler{ms}
+	dial(t, u, sippTrunk(s), inv, rec)
+	rec.want(t, EventAnswered)
+	if ev := rec.want(t, EventEnded); !errors.Is(ev.Err, ErrTimeout) {
+		t.Errorf("ended %+v, want ErrTimeout", ev)
+	}
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}
