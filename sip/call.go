@@ -318,7 +318,7 @@ func (r *callRun) loop() Event {
 		case <-closing:
 			r.onClose()
 		case ir := <-c.offers.reqs:
-			r.ro.onRequest(ir, r.phase == phaseAnswered)
+			r.ro.onRequest(ir, r.phase == phaseAnswered, r.dlg)
 		case ack := <-c.offers.acks:
 			r.onReofferAck(ack)
 		case ack := <-r.ro.curAcks():

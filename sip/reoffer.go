@@ -228,9 +228,11 @@ func (r *offerRun) refuse(ir inDialogReq, code int, reason, why string) {
 	close(ir.done)
 }
 
-// onRequest handles a re-INVITE or UPDATE from the trunk. confirmed says
-// whether the dialog is (ACKed 2xx, no BYE sent).
-func (r *offerRun) onRequest(ir inDialogReq, confirmed bool) {
+// onRequest handles a re-INVITE or UPDATE from the trunk in dialog d.
+// confirmed says whether the dialog is (ACKed 2xx, no BYE sent). Both are
+// target refresh requests: once accepted, their Contact is the dialog's
+// remote target (RFC 3261 12.2.2).
+func (r *offerRun) onRequest(ir inDialogReq, confirmed bool, d *dialog) {
 	method := ir.req.Method
 	log := r.log.With(zap.Stringer("method", method))
 	switch {
@@ -282,6 +284,9 @@ func (r *offerRun) onRequest(ir inDialogReq, confirmed bool) {
 	}
 	res := r.response(ir.req, gosip.StatusOK, "OK", sdp)
 	r.reply(ir, res)
+	if ct := ir.req.Contact(); ct != nil && !ct.Address.Wildcard && d != nil {
+		d.target = *ct.Address.Clone()
+	}
 	log.Info("in-dialog offer answered", zap.Bool("withOffer", len(offer) > 0))
 	if method != gosip.INVITE {
 		close(ir.done)
@@ -381,12 +386,14 @@ func (r *offerRun) sendReinvite(d *dialog, cseq *uint32) {
 		r.finishOut(nil, fmt.Errorf("sip: send re-INVITE: %w: %w", ErrTransport, err))
 		return
 	}
-	ackOf := func(res *gosip.Response) {
+	// Built now: the hook runs on sipgo's goroutines, and the dialog is
+	// run's.
+	ack := r.ua.dialogRequest(d, gosip.ACK, req.CSeq().SeqNo)
+	tx.OnRetransmission(func(res *gosip.Response) { // a retransmitted 2xx: ACK again
 		if res.IsSuccess() {
-			_ = r.ua.write(r.tc, r.ua.dialogRequest(d, gosip.ACK, req.CSeq().SeqNo))
+			_ = r.ua.write(r.tc, ack.Clone())
 		}
-	}
-	tx.OnRetransmission(ackOf) // a retransmitted 2xx: ACK again
+	})
 	r.outReq, r.outTx = req, tx
 	r.log.Info("re-INVITE sent", zap.Uint32("cseq", *cseq))
 }

@@ -211,3 +211,45 @@ func TestSippReinviteNoAck(t *testing.T) {
 	u.Close()
 	rec.none(t)
 }
+
+// answeredHandler is mediaHandler that tells the test when it answered an
+// offer.
+type answeredHandler struct {
+	mediaHandler
+	answered chan struct{}
+}
+
+func (h answeredHandler) AnswerOffer(o []byte) ([]byte, error) {
+	a, err := h.mediaHandler.AnswerOffer(o)
+	h.answered <- struct{}{}
+	return a, err
+}
+
+// TestSippReinviteRefreshesTarget: a re-INVITE's Contact becomes the
+// dialog's remote target: our BYE goes there (the scenario checks its
+// Request-URI).
+func TestSippReinviteRefreshesTarget(t *testing.T) {
+	s := startSipp(t, "trunk_reinvite_new_target.xml")
+	u := newTestUA(t)
+	ms := newTestMedia(t)
+	rec := newRecorder()
+	h := answeredHandler{mediaHandler{ms}, make(chan struct{}, 1)}
+	inv := testInvite()
+	inv.SDP, inv.Session = ms.TrunkOffer(), h
+	c := dial(t, u, sippTrunk(s), inv, rec)
+	rec.want(t, EventAnswered)
+	select {
+	case <-h.answered:
+	case <-time.After(wait):
+		t.Fatal("no re-INVITE")
+	}
+	// The ACK of our 200 may still be on its way: Hangup waits for the
+	// dialog's goroutine, which takes the ACK first if it is there.
+	c.Hangup(context.Background())
+	if ev := rec.want(t, EventEnded); ev.Err != nil {
+		t.Errorf("ended %+v", ev)
+	}
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}

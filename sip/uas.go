@@ -306,7 +306,7 @@ func (r *uasRun) loop() Event {
 			}
 			r.onAck(ack)
 		case ir := <-in.offers.reqs:
-			r.ro.onRequest(ir, r.phase == uasConfirmed)
+			r.ro.onRequest(ir, r.phase == uasConfirmed, r.dlg)
 		case ack := <-r.ro.curAcks():
 			if _, err := r.ro.onAck(ack); err != nil && r.phase == uasConfirmed {
 				in.log.Error("ending the call with BYE", zap.Error(err))
