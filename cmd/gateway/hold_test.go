@@ -277,3 +277,41 @@ func TestTrunkHoldsAndResumes(t *testing.T) {
 		t.Fatalf("SIPp: %v", err)
 	}
 }
+
+// TestInboundRepHoldsAndResumes: the rep holds an inbound call (our
+// re-INVITE to the caller's side, as its UAS: sendonly with Contact; music
+// on hold echoed back instead of the rep), then resumes it; the caller's
+// side hangs up.
+func TestInboundRepHoldsAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	moh := filepath.Join(dir, "moh.wav")
+	writeUlawWAV(t, moh, trunkTone, 2*time.Second)
+	g := startGateway(t, gwConfig{trunk: "127.0.0.1:5999", users: 2, dids: []string{repDID, groupDID}, extra: inboundRouting, musicOnHold: moh})
+	p := availableRep(t, g, testUser)
+	trunk := callGateway(t, g, "inbound_hold.xml", map[string]string{"did": repDID, "talk": "4000"}, sipptest.Options{RTPEcho: true})
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, repTone, "before hold")
+	if err := p.Hold(ctxFor(t, 20*time.Second), c.CallID); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	heardTone(t, p, 300*time.Millisecond)
+	expectTone(t, p, trunkTone, "on hold: music on hold echoed, not the rep")
+	if err := p.Unhold(ctxFor(t, 20*time.Second), c.CallID); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	heardTone(t, p, 300*time.Millisecond)
+	expectTone(t, p, repTone, "after unhold")
+	if ended := waitState(t, p, c.CallID, softphone.StateEnded); ended.EndStatus != "COMPLETED" {
+		t.Errorf("ended %+v", ended)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
