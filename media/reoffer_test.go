@@ -3,6 +3,7 @@ package media
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/sdp/v3"
 	"go.uber.org/zap"
@@ -184,4 +185,50 @@ func FuzzAnswerTrunkReoffer(f *testing.F) {
 			t.Fatalf("a hold (%s, zero address %v) answered sendrecv: %q", o.dir, o.hold(), ans)
 		}
 	})
+}
+
+// TestHoldSuspendsRTPTimeout: while the trunk's re-offer says it sends
+// nothing (inactive, recvonly, c=0.0.0.0) the inactivity timeout does not
+// fire; once it resumes, silence ends the call again.
+func TestHoldSuspendsRTPTimeout(t *testing.T) {
+	// The engine's own sweep stays out of it: the test calls the check.
+	e := newTestEngine(t, func(o *Options) { o.RTPTimeout = time.Hour })
+	events := make(chan Event, 4)
+	s, err := e.NewSession(zap.NewNop(), func(ev Event) { events <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetTrunkAnswer([]byte(trunkSDP("127.0.0.1", 6000, "0", ""))); err != nil {
+		t.Fatal(err)
+	}
+	s.MarkAnswered()
+	later := monoNow() + int64(time.Hour)
+	for _, held := range []string{"a=inactive\r\n", "a=recvonly\r\n"} {
+		if _, err := s.AnswerTrunkReoffer([]byte(trunkSDP("127.0.0.1", 6000, "0", held))); err != nil {
+			t.Fatal(err)
+		}
+		s.checkRTPTimeout(later, time.Second)
+	}
+	if _, err := s.AnswerTrunkReoffer([]byte(trunkSDP("0.0.0.0", 6000, "0", ""))); err != nil {
+		t.Fatal(err)
+	}
+	s.checkRTPTimeout(later, time.Second)
+	select {
+	case ev := <-events:
+		t.Fatalf("%v while the trunk held the call", ev.Kind)
+	default:
+	}
+	if _, err := s.AnswerTrunkReoffer([]byte(trunkSDP("127.0.0.1", 6000, "0", "a=sendrecv\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	s.checkRTPTimeout(later, time.Second)
+	select {
+	case ev := <-events:
+		if ev.Kind != EventRTPTimeout {
+			t.Fatalf("event %v, want EventRTPTimeout", ev.Kind)
+		}
+	default:
+		t.Fatal("no RTP timeout after the trunk resumed and stayed silent")
+	}
 }
