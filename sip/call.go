@@ -333,9 +333,9 @@ func (r *callRun) loop() Event {
 		case cmd := <-c.offers.reinvites:
 			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == phaseAnswered)
 		case res := <-r.ro.outResponses():
-			r.ro.onOutResponse(res, r.dlg)
+			r.ro.onOutResponse(res, r.dlg, &r.cseq)
 		case <-r.ro.outDone():
-			r.ro.onOutDone(r.dlg)
+			r.ro.onOutDone(r.dlg, &r.cseq)
 		case <-timerC(r.ro.retryTimer):
 			r.ro.retryTimer = nil
 			r.ro.retry(r.dlg, &r.cseq, r.phase == phaseAnswered)

@@ -173,6 +173,7 @@ type offerRun struct {
 	outTx      gosip.ClientTransaction
 	retryTimer *time.Timer
 	glares     int
+	authTried  bool // our re-INVITE was sent again with credentials
 }
 
 // busy reports whether an offer exchange is under way.
@@ -367,7 +368,7 @@ func (r *offerRun) startReinvite(cmd reinviteCmd, d *dialog, cseq *uint32, confi
 		cmd.res <- reinviteResult{err: fmt.Errorf("sip: Reinvite: %w: an offer is under way", ErrDialogState)}
 		return
 	}
-	r.out, r.glares = &cmd, 0
+	r.out, r.glares, r.authTried = &cmd, 0, false
 	r.sendReinvite(d, cseq)
 }
 
@@ -379,6 +380,11 @@ func (r *offerRun) sendReinvite(d *dialog, cseq *uint32) {
 	ct := gosip.ContentTypeHeader("application/sdp")
 	req.AppendHeader(&ct)
 	req.SetBody(r.out.sdp)
+	r.sendOut(d, req)
+}
+
+// sendOut starts the transaction of our re-INVITE req.
+func (r *offerRun) sendOut(d *dialog, req *gosip.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
 	tx, err := r.ua.send(ctx, r.tc, req)
@@ -395,7 +401,7 @@ func (r *offerRun) sendReinvite(d *dialog, cseq *uint32) {
 		}
 	})
 	r.outReq, r.outTx = req, tx
-	r.log.Info("re-INVITE sent", zap.Uint32("cseq", *cseq))
+	r.log.Info("re-INVITE sent", zap.Uint32("cseq", req.CSeq().SeqNo))
 }
 
 func (r *offerRun) outResponses() <-chan *gosip.Response {
@@ -419,8 +425,9 @@ func (r *offerRun) finishOut(answer []byte, err error) {
 	r.out, r.outReq, r.outTx = nil, nil, nil
 }
 
-// onOutResponse handles a response to our re-INVITE in dialog d.
-func (r *offerRun) onOutResponse(res *gosip.Response, d *dialog) {
+// onOutResponse handles a response to our re-INVITE in dialog d, whose
+// last CSeq is *cseq.
+func (r *offerRun) onOutResponse(res *gosip.Response, d *dialog, cseq *uint32) {
 	if res.IsProvisional() {
 		return
 	}
@@ -448,6 +455,19 @@ func (r *offerRun) onOutResponse(res *gosip.Response, d *dialog) {
 		r.retryTimer = time.NewTimer(wait)
 	case res.StatusCode == gosip.StatusRequestPending:
 		r.finishOut(nil, ErrGlare)
+	case (res.StatusCode == gosip.StatusUnauthorized || res.StatusCode == gosip.StatusProxyAuthRequired) &&
+		!r.authTried && r.tc != nil && (r.tc.user != "" || r.tc.pass != ""):
+		// Some trunks challenge every INVITE, re-INVITEs too.
+		r.authTried = true
+		req, err := r.ua.withCredentials(r.outReq, res, r.tc.user, r.tc.pass, *cseq+1)
+		if err != nil {
+			r.log.Warn("cannot answer the re-INVITE's digest challenge", zap.Error(err))
+			r.finishOut(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})
+			return
+		}
+		*cseq++
+		r.log.Debug("re-INVITE sent again with credentials", zap.Int("challenge", res.StatusCode))
+		r.sendOut(d, req)
 	default:
 		r.log.Info("re-INVITE refused; the session stays as it was", zap.Int("code", res.StatusCode), zap.String("reason", res.Reason))
 		r.finishOut(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})
@@ -468,10 +488,10 @@ func (r *offerRun) retry(d *dialog, cseq *uint32, confirmed bool) {
 
 // onOutDone: our re-INVITE's transaction ended; a final response may still
 // be queued.
-func (r *offerRun) onOutDone(d *dialog) {
+func (r *offerRun) onOutDone(d *dialog, cseq *uint32) {
 	select {
 	case res := <-r.outTx.Responses():
-		r.onOutResponse(res, d)
+		r.onOutResponse(res, d, cseq)
 		if r.outTx == nil || !res.IsProvisional() {
 			return
 		}

@@ -253,3 +253,36 @@ func TestSippReinviteRefreshesTarget(t *testing.T) {
 	u.Close()
 	rec.none(t)
 }
+
+// TestSippOurReinviteChallenged: the trunk challenges our hold re-INVITE;
+// it goes again with credentials and the next CSeq (the scenario checks
+// them) and its answer comes back.
+func TestSippOurReinviteChallenged(t *testing.T) {
+	s := startSipp(t, "our_reinvite_challenged.xml")
+	u := newTestUA(t)
+	ms := newTestMedia(t)
+	rec := newRecorder()
+	tr := sippTrunk(s)
+	tr.Username, tr.Password = "alice", "s3cret"
+	inv := testInvite()
+	inv.SDP, inv.Session = ms.TrunkOffer(), mediaHandler{ms}
+	c := dial(t, u, tr, inv, rec)
+	rec.want(t, EventAnswered)
+	offer, err := ms.LocalHoldOffer(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ans, err := c.Reinvite(ctx, offer)
+	if err != nil {
+		t.Fatalf("hold: %v\n%s", err, s.Logs())
+	}
+	if !strings.Contains(string(ans), "a=recvonly") {
+		t.Errorf("answer %q", ans)
+	}
+	rec.want(t, EventHangup)
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}

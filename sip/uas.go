@@ -322,9 +322,9 @@ func (r *uasRun) loop() Event {
 		case cmd := <-in.offers.reinvites:
 			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == uasConfirmed)
 		case res := <-r.ro.outResponses():
-			r.ro.onOutResponse(res, r.dlg)
+			r.ro.onOutResponse(res, r.dlg, &r.cseq)
 		case <-r.ro.outDone():
-			r.ro.onOutDone(r.dlg)
+			r.ro.onOutDone(r.dlg, &r.cseq)
 		case <-timerC(r.ro.retryTimer):
 			r.ro.retryTimer = nil
 			r.ro.retry(r.dlg, &r.cseq, r.phase == uasConfirmed)
