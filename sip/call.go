@@ -334,6 +334,9 @@ func (r *callRun) loop() Event {
 			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == phaseAnswered)
 		case res := <-r.ro.outResponses():
 			r.ro.onOutResponse(res, r.dlg, &r.cseq)
+			if r.ro.dead != nil && r.phase == phaseAnswered {
+				r.sendBye(Event{Kind: EventEnded, Err: r.ro.dead})
+			}
 		case <-r.ro.outDone():
 			r.ro.onOutDone(r.dlg, &r.cseq)
 		case <-timerC(r.ro.retryTimer):

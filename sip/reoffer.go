@@ -174,6 +174,9 @@ type offerRun struct {
 	retryTimer *time.Timer
 	glares     int
 	authTried  bool // our re-INVITE was sent again with credentials
+	// dead: our re-INVITE got 481 or 408, so the dialog is gone (RFC 3261
+	// 14.1): run ends the call with BYE.
+	dead error
 }
 
 // busy reports whether an offer exchange is under way.
@@ -468,6 +471,11 @@ func (r *offerRun) onOutResponse(res *gosip.Response, d *dialog, cseq *uint32) {
 		*cseq++
 		r.log.Debug("re-INVITE sent again with credentials", zap.Int("challenge", res.StatusCode))
 		r.sendOut(d, req)
+	case res.StatusCode == gosip.StatusCallTransactionDoesNotExists || res.StatusCode == gosip.StatusRequestTimeout:
+		r.log.Warn("re-INVITE: the dialog is gone; ending the call", zap.Int("code", res.StatusCode), zap.String("reason", res.Reason))
+		err := &StatusError{Code: res.StatusCode, Reason: res.Reason}
+		r.finishOut(nil, err)
+		r.dead = fmt.Errorf("sip: re-INVITE: the dialog is gone: %w", err)
 	default:
 		r.log.Info("re-INVITE refused; the session stays as it was", zap.Int("code", res.StatusCode), zap.String("reason", res.Reason))
 		r.finishOut(nil, &StatusError{Code: res.StatusCode, Reason: res.Reason})

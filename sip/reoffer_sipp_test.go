@@ -286,3 +286,30 @@ func TestSippOurReinviteChallenged(t *testing.T) {
 	u.Close()
 	rec.none(t)
 }
+
+// TestSippOurReinvite481: a 481 to our re-INVITE means the dialog is gone:
+// Reinvite fails with the status, and the call ends with our BYE.
+func TestSippOurReinvite481(t *testing.T) {
+	s := startSipp(t, "our_reinvite_481.xml")
+	u := newTestUA(t)
+	ms := newTestMedia(t)
+	rec := newRecorder()
+	inv := testInvite()
+	inv.SDP, inv.Session = ms.TrunkOffer(), mediaHandler{ms}
+	c := dial(t, u, sippTrunk(s), inv, rec)
+	rec.want(t, EventAnswered)
+	offer, _ := ms.LocalHoldOffer(true)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := c.Reinvite(ctx, offer)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 481 {
+		t.Fatalf("Reinvite: %v, want a 481 StatusError", err)
+	}
+	if ev := rec.want(t, EventEnded); ev.Err == nil || !strings.Contains(ev.Err.Error(), "481") {
+		t.Errorf("ended %+v, want an error naming the 481", ev)
+	}
+	passed(t, s)
+	u.Close()
+	rec.none(t)
+}

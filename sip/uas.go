@@ -323,6 +323,9 @@ func (r *uasRun) loop() Event {
 			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == uasConfirmed)
 		case res := <-r.ro.outResponses():
 			r.ro.onOutResponse(res, r.dlg, &r.cseq)
+			if r.ro.dead != nil && r.phase == uasConfirmed {
+				r.sendBye(Event{Kind: EventEnded, Err: r.ro.dead})
+			}
 		case <-r.ro.outDone():
 			r.ro.onOutDone(r.dlg, &r.cseq)
 		case <-timerC(r.ro.retryTimer):
