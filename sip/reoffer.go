@@ -226,10 +226,29 @@ func (r *offerRun) refuse(ir inDialogReq, code int, reason, why string) {
 		res.AppendHeader(gosip.NewHeader("Retry-After", "1"))
 	}
 	if why != "" {
-		res.AppendHeader(gosip.NewHeader("Warning", `399 hubline "`+strings.ReplaceAll(why, `"`, `'`)+`"`))
+		res.AppendHeader(gosip.NewHeader("Warning", `399 hubline "`+warnText(why)+`"`))
 	}
 	r.reply(ir, res)
 	close(ir.done)
+}
+
+// warnText makes s safe as a Warning's quoted text: no control characters
+// (header injection), no quotes or backslashes, at most 200 bytes.
+func warnText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case b.Len() >= 200:
+			return b.String()
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		case r == '"' || r == '\\':
+			b.WriteByte('\'')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // onRequest handles a re-INVITE or UPDATE from the trunk in dialog d.
