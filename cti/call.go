@@ -177,8 +177,8 @@ func (c *Call) after(d time.Duration, ev callEvent) {
 // trunk leg is over.
 func (c *Call) run() {
 	defer c.hub.callGone(c)
+	defer c.hold.reinvites.Wait() // after close(done): their post then returns at once
 	defer close(c.done)
-	defer c.hold.reinvites.Wait() // they end with the dialog
 	defer func() {
 		for _, t := range c.timers {
 			t.Stop()

@@ -102,7 +102,7 @@ func (h *sessionHandler) ApplyAnswer(answer []byte) error {
 }
 
 func (h *sessionHandler) changed(rm ReofferMedia) {
-	if h.hold.remote.Swap(rm.TrunkHolds()) != rm.TrunkHolds() {
+	if held := rm.TrunkHolds(); h.hold.remote.Swap(held) != held {
 		h.notify()
 	}
 }

@@ -220,9 +220,9 @@ func (c *inCall) after(d time.Duration, ev callEvent) {
 
 func (c *inCall) run() {
 	defer c.hub.inboundGone(c)
+	defer c.hold.reinvites.Wait() // after close(done): their post then returns at once
 	defer close(c.done)
 	defer c.lookups.Wait()
-	defer c.hold.reinvites.Wait() // they end with the dialog
 	defer func() {
 		for _, t := range c.timers {
 			t.Stop()
