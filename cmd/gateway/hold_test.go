@@ -315,3 +315,27 @@ func TestInboundRepHoldsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDemoTrunkHold: the built-in demo trunk (make run) answers the rep's
+// hold and resume; its echo returns after the resume.
+func TestDemoTrunkHold(t *testing.T) {
+	g := startGateway(t, gwConfig{demoTrunk: true})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	expectTone(t, p, repTone, "the demo trunk's echo")
+	if err := p.Hold(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	if err := p.Unhold(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	heardTone(t, p, 300*time.Millisecond)
+	expectTone(t, p, repTone, "the demo trunk's echo after the resume")
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.logsWith("demo trunk answered a re-INVITE")); n != 2 {
+		t.Errorf("the demo trunk answered %d re-INVITEs, want 2", n)
+	}
+}
