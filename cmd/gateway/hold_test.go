@@ -339,3 +339,33 @@ func TestDemoTrunkHold(t *testing.T) {
 		t.Errorf("the demo trunk answered %d re-INVITEs, want 2", n)
 	}
 }
+
+// TestInboundTrunkHoldsAndResumes: the caller's side of an inbound call
+// holds it and resumes: the rep's softphone shows heldByRemote, then not.
+func TestInboundTrunkHoldsAndResumes(t *testing.T) {
+	g := inboundGateway(t)
+	p := availableRep(t, g, testUser)
+	trunk := callGateway(t, g, "inbound_trunk_holds.xml", map[string]string{"did": repDID, "talk": "3000"}, sipptest.Options{RTPEcho: true})
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitHeldByRemote(ctxFor(t, 15*time.Second), c.CallID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitHeldByRemote(ctxFor(t, 15*time.Second), c.CallID, false); err != nil {
+		t.Fatal(err)
+	}
+	heardTone(t, p, 500*time.Millisecond) // the hold's gap (and what was in flight)
+	expectTone(t, p, repTone, "after the caller's side resumed")
+	if ended := waitState(t, p, c.CallID, softphone.StateEnded); ended.EndStatus != "COMPLETED" {
+		t.Errorf("ended %+v", ended)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
