@@ -95,7 +95,8 @@ func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID, v
 
 // player sends audio to the trunk from its own goroutine, 20 ms a packet.
 // It runs only while no browser leg relays to the trunk (ringing, a
-// mailbox greeting), so the two never interleave.
+// mailbox greeting, music on hold while the rep holds the call and the
+// browser's audio is held back), so the two never interleave.
 type player struct {
 	stop chan struct{}
 	done chan struct{}
