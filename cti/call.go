@@ -41,6 +41,11 @@ const (
 	evVoicemailMax // a voicemail message reached its maximum length
 	evDetach       // a socket of the rep went away
 	evMaxDuration  // the answered call reached Options.MaxDuration (maxduration.go)
+	// Hold (hold.go).
+	evHold       // the rep holds the call
+	evResume     // the rep resumes it
+	evHoldResult // our hold or resume re-INVITE is over
+	evRemoteHold // the trunk held or resumed the call
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -66,6 +71,9 @@ type callEvent struct {
 	matches []callerIDMatch
 	rep     string
 	seq     int
+	// evHoldResult: what was asked, and the re-INVITE's outcome (sdp the answer).
+	hold bool
+	err  error
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -108,6 +116,7 @@ type Call struct {
 	mediaDown      int  // > 0 while the browser's audio is down: which outage (evMediaGrace names one)
 	mediaOutages   int
 	timers         []*time.Timer
+	hold           holdState
 }
 
 func (c *Call) snapshot() callSnapshot {
@@ -169,6 +178,7 @@ func (c *Call) after(d time.Duration, ev callEvent) {
 // trunk leg is over.
 func (c *Call) run() {
 	defer c.hub.callGone(c)
+	defer c.hold.reinvites.Wait() // after close(done): their post then returns at once
 	defer close(c.done)
 	defer func() {
 		for _, t := range c.timers {
@@ -262,6 +272,8 @@ func (c *Call) handle(ev callEvent) {
 			ev.conn.sendError(ev.re, c.ID, protoErr("bad_state", "%s is for incoming calls", map[evKind]string{
 				evAccept: "accept", evDecline: "decline", evOpenRecord: "openRecord"}[ev.kind]))
 		}
+	case evHold, evResume, evHoldResult, evRemoteHold:
+		c.onHold(ev)
 	case evSIPTimeout:
 		if !c.sipDone {
 			c.log.Warn("trunk leg did not report its end in time; releasing the call")
@@ -508,7 +520,7 @@ func (c *Call) stateMsg() []byte {
 		CallID: c.ID, State: c.state.String(), Direction: "OUTBOUND",
 		ToNumber: c.to, FromNumber: c.from, StartedAt: c.startedAt.UnixMilli(),
 		EndStatus: c.endStatus, SIPCode: c.sipCode, SIPReason: c.sipReason, Message: c.message,
-		EngagementID: c.engagementID,
+		EngagementID: c.engagementID, Held: c.hold.local, HeldByRemote: c.hold.shown,
 	}
 	if c.owner != nil {
 		m.Owner = c.owner.instance

@@ -247,7 +247,8 @@ func (c *conn) handle(m clientMsg) bool {
 			call.post(callEvent{kind: evWrapUp, conn: c, re: re, outcome: m.Outcome, notes: m.Notes})
 		}
 	case *callActionMsg:
-		kind := map[string]evKind{"accept": evAccept, "decline": evDecline, "openRecord": evOpenRecord}[m.Type]
+		kind := map[string]evKind{"accept": evAccept, "decline": evDecline, "openRecord": evOpenRecord,
+			"hold": evHold, "unhold": evResume}[m.Type]
 		if call := c.callFor(re, m.CallID); call != nil {
 			call.post(callEvent{kind: kind, conn: c, re: re})
 		}

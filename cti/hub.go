@@ -83,6 +83,9 @@ type Options struct {
 	// routing (Route.OwnerFirst). Nil: only an owner id in the caller-ID
 	// match itself is used.
 	Owners RecordOwners
+	// MusicOnHold is played to the trunk while a rep holds a call (G.711
+	// µ-law at 8 kHz, looped). Nil: silence.
+	MusicOnHold []byte
 	// OnVoicemail receives every voicemail message, on a goroutine of its
 	// own. Nil: messages are logged and dropped.
 	OnVoicemail func(VoicemailMessage)
@@ -458,7 +461,10 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	}
 	c.media = ms
 	c.startedAt = time.Now()
-	inv := sip.Invite{CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer()}
+	inv := sip.Invite{
+		CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer(),
+		Session: &sessionHandler{media: ms, hold: &c.hold, notify: notifier(c.events, callEvent{kind: evRemoteHold})},
+	}
 	if k, ok := ms.(interface{ TrunkCrypto() []string }); ok {
 		inv.Crypto = k.TrunkCrypto() // used by trunks with SRTP (sip/sdes.go)
 	}

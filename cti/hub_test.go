@@ -33,6 +33,7 @@ type fakeTrunkCall struct {
 	inv     sip.Invite
 	emit    func(sip.Event)
 	hangups chan struct{}
+	reinv   fakeReinviter // hold_test.go
 }
 
 func (c *fakeTrunkCall) Hangup(ctx context.Context) error {
@@ -50,7 +51,7 @@ func (t *fakeTrunk) Dial(ctx context.Context, inv sip.Invite, onEvent func(sip.E
 		return nil, t.failErr
 	}
 	t.invites = append(t.invites, inv)
-	c := &fakeTrunkCall{inv: inv, emit: onEvent, hangups: make(chan struct{}, 4)}
+	c := &fakeTrunkCall{inv: inv, emit: onEvent, hangups: make(chan struct{}, 4), reinv: newFakeReinviter()}
 	t.calls <- c
 	return c, nil
 }
@@ -85,6 +86,8 @@ type fakeSession struct {
 	// inbound calls (inbound_test.go)
 	plays     []string
 	recording bool
+	// hold (hold_test.go)
+	localHold, trunkHolds bool
 }
 
 func (s *fakeSession) TrunkOffer() []byte { return []byte("v=0\r\n") }

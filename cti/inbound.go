@@ -90,9 +90,11 @@ func InviteHandler(h *Hub) func(*sip.InboundInvite) {
 	}
 }
 
-// Inbound routes an inbound call: 404 for a number no route has, 488 for
-// an INVITE without SDP, 503 while shutting down; else the call's
-// goroutine takes it over. It does not block.
+// Inbound routes an inbound call: 404 for a number no route has, 503
+// while shutting down; else the call's goroutine takes it over. It does
+// not block. An INVITE without SDP (delayed offer) gets our offer in the
+// 200 OK and the trunk's answer comes in the ACK (the leg's
+// SessionHandler applies it; a missing or bad answer ends the call).
 func (h *Hub) Inbound(info InboundCall, leg InboundLeg) {
 	if info.Received.IsZero() {
 		info.Received = time.Now()
@@ -109,11 +111,6 @@ func (h *Hub) Inbound(info InboundCall, leg InboundLeg) {
 	if route == nil {
 		log.Info("inbound call to a number no route has; 404", zap.String("to", info.To), zap.String("did", info.DID))
 		_ = leg.RejectAfter(404, "Not Found", 0)
-		return
-	}
-	if len(info.SDP) == 0 {
-		log.Info("inbound INVITE without SDP refused (offerless INVITEs are not supported)")
-		_ = leg.RejectAfter(488, "Not Acceptable Here", 0)
 		return
 	}
 	from := info.From
@@ -205,6 +202,7 @@ type inCall struct {
 	recording  bool
 	vmDone     bool
 	timers     []*time.Timer
+	hold       holdState
 }
 
 func (c *inCall) post(ev callEvent) bool {
@@ -222,6 +220,7 @@ func (c *inCall) after(d time.Duration, ev callEvent) {
 
 func (c *inCall) run() {
 	defer c.hub.inboundGone(c)
+	defer c.hold.reinvites.Wait() // after close(done): their post then returns at once
 	defer close(c.done)
 	defer c.lookups.Wait()
 	defer func() {
@@ -283,6 +282,15 @@ func (c *inCall) ensureMedia() bool {
 		c.log.Error("the media engine cannot take inbound calls")
 		c.reject(500, "Server Internal Error", 0)
 		return false
+	}
+	if l, ok := c.leg.(interface{ SetSession(sip.SessionHandler) }); ok {
+		l.SetSession(&sessionHandler{media: ms, hold: &c.hold, notify: notifier(c.events, callEvent{kind: evRemoteHold})})
+	}
+	if len(c.info.SDP) == 0 {
+		// Delayed offer: we offer in the 200 OK, the ACK answers.
+		c.log.Info("inbound INVITE without SDP: we offer in the 200 OK")
+		c.im, c.answerSDP = im, ms.TrunkOffer()
+		return true
 	}
 	answer, err := im.AnswerTrunkOffer(c.info.SDP)
 	if err != nil {
@@ -439,7 +447,9 @@ func (c *inCall) progress() {
 	}
 	c.progressed = true
 	var sdp []byte
-	if len(c.route.EarlyMedia) > 0 {
+	if len(c.route.EarlyMedia) > 0 && len(c.info.SDP) > 0 {
+		// (A delayed offer gets no early media: an offer in an
+		// unreliable 183 is not allowed.)
 		sdp = c.answerSDP
 		c.im.Play(c.route.EarlyMedia, true, nil)
 	}
@@ -487,6 +497,8 @@ func (c *inCall) handle(ev callEvent) {
 		c.onSIP(ev.sip)
 	case evMedia:
 		c.onMedia(ev.media)
+	case evHold, evResume, evHoldResult, evRemoteHold:
+		c.onHold(ev)
 	case evAccept:
 		c.onAccept(o, ev)
 	case evDecline:
@@ -1141,6 +1153,9 @@ func (o *offer) stateMsg() []byte {
 		ToNumber: c.did, FromNumber: c.from, StartedAt: c.startedAt.UnixMilli(),
 		EndStatus: o.endStatus, Message: o.message, EngagementID: o.engagementID,
 		Caller: c.caller, AnsweredBy: o.answeredBy,
+	}
+	if o == c.answered && c.phase == inAnswered {
+		m.Held, m.HeldByRemote = c.hold.local, c.hold.shown
 	}
 	if o.owner != nil {
 		m.Owner = o.owner.instance

@@ -119,6 +119,9 @@ var newClientMsg = map[string]func() clientMsg{
 	"decline":      func() clientMsg { return new(callActionMsg) },
 	"openRecord":   func() clientMsg { return new(callActionMsg) },
 	"setAvailable": func() clientMsg { return new(setAvailableMsg) },
+	// Hold (hold.go).
+	"hold":   func() clientMsg { return new(callActionMsg) },
+	"unhold": func() clientMsg { return new(callActionMsg) }, // "resume" is the session's
 }
 
 // sdkInbound lists the HubSpot → app events a softphone may forward.
@@ -389,6 +392,10 @@ type callMsg struct {
 	// another rep or the fallback).
 	EndReason  string `json:"endReason,omitempty"`
 	AnsweredBy string `json:"answeredBy,omitempty"` // display name, for answered_elsewhere
+	// Held: the rep put the call on hold (hold). HeldByRemote: the other
+	// side did (its re-INVITE said sendonly, inactive or c=0.0.0.0).
+	Held         bool `json:"held,omitempty"`
+	HeldByRemote bool `json:"heldByRemote,omitempty"`
 }
 
 // callerInfo is the record HubSpot matched to an inbound caller.

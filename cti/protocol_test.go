@@ -23,6 +23,8 @@ func TestDecodeClientMessages(t *testing.T) {
 		`{"v":1,"type":"decline","callId":"c","id":"d"}`,
 		`{"v":1,"type":"openRecord","callId":"c"}`,
 		`{"v":1,"type":"setAvailable","available":false}`,
+		`{"v":1,"type":"hold","callId":"c"}`,
+		`{"v":1,"type":"unhold","callId":"c","id":"u"}`,
 	}
 	for _, f := range good {
 		if _, err := decodeClientMsg([]byte(f)); err != nil {
@@ -44,6 +46,9 @@ func TestDecodeClientMessages(t *testing.T) {
 		`{"v":1,"type":"accept"}`:                                                           "bad_message",
 		`{"v":1,"type":"accept","callId":"c","sdp":"x"}`:                                    "bad_message",
 		`{"v":1,"type":"setAvailable"}`:                                                     "bad_message",
+		`{"v":1,"type":"hold"}`:                                                             "bad_message",
+		`{"v":1,"type":"unhold","callId":""}`:                                               "bad_message",
+		`{"v":1,"type":"hold","callId":"c","hold":true}`:                                    "bad_message",
 		`{"v":1,"type":"setAvailable","available":"yes"}`:                                   "bad_message",
 	}
 	for f, code := range bad {
@@ -63,6 +68,7 @@ func FuzzDecodeClientMsg(f *testing.F) {
 		`{"v":1,"type":"candidate","callId":"c","candidate":{"candidate":"x"}}`,
 		`{"v":1,"type":"wrapUp","callId":"c","outcome":"busy","notes":"n"}`,
 		`{"v":1,"type":"accept","callId":"c"}`, `{"v":1,"type":"setAvailable","available":true}`,
+		`{"v":1,"type":"hold","callId":"c"}`, `{"v":1,"type":"unhold","callId":"c"}`,
 		`{"v":1e400}`, `{"v":1,"type":"dial","toNumber":null}`, `[]`, `{`,
 	} {
 		f.Add([]byte(s))

@@ -288,7 +288,8 @@ func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, err
 		return nil, err
 	}
 	s.port = port
-	s.offer, err = buildTrunkOffer(e.announce, port, rand.Uint64()>>2, 1)
+	s.local = localSDP{id: rand.Uint64() >> 2, ver: 1}
+	s.offer, err = buildTrunkOffer(e.announce, port, s.local.id, 1)
 	watched := false
 	if err == nil {
 		// The loop reads the socket before the session is the engine's:

@@ -31,18 +31,20 @@ func (s *Session) AnswerTrunkOffer(offer []byte) ([]byte, error) {
 		return nil, err
 	}
 	o.offerer = true
-	answer, err := buildTrunkAnswer(s.e.announce, s.port, &o, rand.Uint64()>>2)
-	if err != nil {
-		return nil, err
-	}
-	if answer, err = s.answerOfferSDES(&o, answer); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errClosed
 	}
+	answer, err := buildTrunkAnswer(s.e.announce, s.port, &o, s.local.id, 1, answerDir(o.dir, o.hold(), false))
+	if err == nil {
+		answer, err = s.answerOfferSDES(&o, answer)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.local.ver = 1
 	s.trunkAns = &o
 	s.publishRules()
 	s.mu.Unlock()
@@ -53,7 +55,7 @@ func (s *Session) AnswerTrunkOffer(offer []byte) ([]byte, error) {
 }
 
 // buildTrunkAnswer returns our SDP answer to the trunk's offer o.
-func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID uint64) ([]byte, error) {
+func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID, version uint64, dir direction) ([]byte, error) {
 	addrType := "IP4"
 	if addr.Is6() {
 		addrType = "IP6"
@@ -68,10 +70,10 @@ func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID ui
 		attrs = append(attrs, sdp.NewAttribute("rtpmap", ev+" telephone-event/8000"),
 			sdp.NewAttribute("fmtp", ev+" 0-16"))
 	}
-	attrs = append(attrs, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(answerDirection(o.dir)))
+	attrs = append(attrs, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(dir.String()))
 	sd := &sdp.SessionDescription{
 		Origin: sdp.Origin{
-			Username: "hubline", SessionID: sessionID, SessionVersion: 1,
+			Username: "hubline", SessionID: sessionID, SessionVersion: version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: host,
 		},
 		SessionName: "hubline",
@@ -96,7 +98,8 @@ func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID ui
 
 // player sends audio to the trunk from its own goroutine, 20 ms a packet.
 // It runs only while no browser leg relays to the trunk (ringing, a
-// mailbox greeting), so the two never interleave.
+// mailbox greeting, music on hold while the rep holds the call and the
+// browser's audio is held back), so the two never interleave.
 type player struct {
 	stop chan struct{}
 	done chan struct{}

@@ -47,7 +47,13 @@ func TestAnswerTrunkOfferDirections(t *testing.T) {
 			t.Errorf("answer without our address:\n%s", a)
 		}
 	}
+	// An INVITE that starts on hold (RFC 2543 c=0.0.0.0) is answered
+	// inactive, never sendrecv (livekit/sip #779).
 	s, _ := newTestSession(t, e)
+	if ans, err := s.AnswerTrunkOffer([]byte(trunkSDP("0.0.0.0", 40000, "0", ""))); err != nil || !strings.Contains(string(ans), "a=inactive\r\n") {
+		t.Errorf("c=0.0.0.0 offer: %v, answer\n%s", err, ans)
+	}
+	s, _ = newTestSession(t, e)
 	if _, err := s.AnswerTrunkOffer([]byte(trunkSDP("127.0.0.1", 40000, "18", ""))); err == nil {
 		t.Error("an offer without G.711 was answered")
 	}

@@ -166,14 +166,22 @@ func rtpPayload(pkt []byte) (start, end int, ok bool) {
 // its first packet marked as the start of a talkspurt.
 //
 // A splicer belongs to the one goroutine reading the trunk socket.
+//
+// Towards the trunk (rebaseAfter set) a pause longer than rebaseAfter — the
+// rep held the call and the browser's packets were dropped — also starts a
+// new stretch: the trunk sees the sequence go on by one and the timestamp
+// by the pause. Without it a hold of more than 2^15 packets (10.9 minutes
+// at 20 ms) would make the first packets after it look older than the last
+// ones before it, and receivers drop them as replays (Janus PR #3640).
 type splicer struct {
-	started  bool
-	ssrc     uint32
-	seqDelta uint16
-	tsDelta  uint32
-	lastSeq  uint16 // last sequence number sent
-	lastTS   uint32 // last timestamp sent
-	lastAt   int64  // when it was sent, monotonic nanoseconds
+	rebaseAfter int64 // nanoseconds; zero: only a new SSRC starts a new stretch
+	started     bool
+	ssrc        uint32
+	seqDelta    uint16
+	tsDelta     uint32
+	lastSeq     uint16 // last sequence number sent
+	lastTS      uint32 // last timestamp sent
+	lastAt      int64  // when it was sent, monotonic nanoseconds
 }
 
 // splice rewrites the sequence number, timestamp and marker of a valid RTP
@@ -185,7 +193,7 @@ func (s *splicer) splice(pkt []byte, now int64) {
 	switch {
 	case !s.started:
 		s.started, s.ssrc = true, ssrc
-	case ssrc != s.ssrc:
+	case ssrc != s.ssrc || (s.rebaseAfter > 0 && now-s.lastAt > s.rebaseAfter):
 		const clockRate = 8000 // every codec relayed runs at 8 kHz
 		gap := max(uint32((now-s.lastAt)*clockRate/1e9), 1)
 		s.ssrc = ssrc

@@ -422,3 +422,56 @@ func BenchmarkRelayBrowserToTrunk(b *testing.B) {
 		}
 	}
 }
+
+// TestSplicerLongHold: the rep holds the call for 11 minutes while the
+// browser keeps sending (the packets are dropped), then resumes. Towards
+// the trunk the sequence must go on by one — the browser's own jumped by
+// 33,000, more than 2^15, which a receiver takes for old packets (Janus
+// PR #3640, replay_old after 11 min) — and the timestamp by the pause.
+func TestSplicerLongHold(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	s := splicer{rebaseAfter: int64(trunkRebaseAfter)}
+	seq, ts, at := uint16(60000), uint32(0xfff00000), int64(0)
+	var lastSeq uint16
+	var lastTS uint32
+	send := func() (uint16, uint32, bool) {
+		p := rtpPacket(0, seq, ts, 0x1234, []byte{0xff})
+		s.splice(p, at)
+		return binary.BigEndian.Uint16(p[2:]), binary.BigEndian.Uint32(p[4:]), p[1]&0x80 != 0
+	}
+	for range 50 { // a second of talk
+		lastSeq, lastTS, _ = send()
+		seq, ts, at = seq+1, ts+160, at+20*ms
+	}
+	// 11 minutes on hold: 33,000 packets the trunk never saw.
+	const hold = 11 * 60 * 1000 * ms
+	packets := hold / (20 * ms)
+	seq, ts, at = seq+uint16(packets), ts+uint32(packets*160), at+hold
+	if d := int16(seq - lastSeq); d > 0 {
+		t.Fatalf("the test's jump is no regression (%d): it would prove nothing", d)
+	}
+	gotSeq, gotTS, marker := send()
+	if gotSeq != lastSeq+1 {
+		t.Errorf("after the hold: seq %d, want %d (last %d)", gotSeq, lastSeq+1, lastSeq)
+	}
+	if want := lastTS + uint32((hold+20*ms)*8000/1e9); gotTS != want {
+		t.Errorf("after the hold: ts %d, want %d (the pause in samples)", gotTS, want)
+	}
+	if !marker {
+		t.Error("the first packet after the hold has no marker")
+	}
+	lastSeq, lastTS = gotSeq, gotTS
+	for i := range 100 { // talk goes on, continuous
+		seq, ts, at = seq+1, ts+160, at+20*ms
+		gotSeq, gotTS, _ = send()
+		if gotSeq != lastSeq+1 || gotTS != lastTS+160 {
+			t.Fatalf("packet %d after the hold: seq %d ts %d after %d %d", i, gotSeq, gotTS, lastSeq, lastTS)
+		}
+		lastSeq, lastTS = gotSeq, gotTS
+	}
+	// A short pause (jitter) changes nothing.
+	seq, ts, at = seq+3, ts+480, at+80*ms
+	if gotSeq, _, _ = send(); gotSeq != lastSeq+3 {
+		t.Errorf("after 80 ms: seq %d, want %d (loss stays visible)", gotSeq, lastSeq+3)
+	}
+}

@@ -184,7 +184,7 @@ func TestSRTPTrunkNoAllocs(t *testing.T) {
 		}
 		now += int64(20 * time.Millisecond)
 		s.handleTrunk(&tr, e, src, now, nil)
-	}); n != 0 {
+	}); n != 0 && !raceEnabled { // sync.Pool (pion/srtp) drops items under -race
 		t.Errorf("SRTP trunk → browser step (with the peer's encryption): %v allocs per packet", n)
 	}
 	if s.stats.toBrowser.Load() == 0 {
@@ -201,7 +201,7 @@ func TestSRTPTrunkNoAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-	}); n != 0 {
+	}); n != 0 && !raceEnabled { // sync.Pool (pion/srtp) drops items under -race
 		t.Errorf("browser → SRTP trunk step: %v allocs per packet", n)
 	}
 }

@@ -70,6 +70,7 @@ type Session struct {
 	trunkAns    *trunkAnswer // the trunk's latest SDP
 	browserNeg  *browserLeg  // what the browser leg negotiated
 	player      *player      // Play's, nil if none
+	local       localSDP     // our o= line and local hold (reoffer.go)
 }
 
 // relatchAfter is how long the latched trunk source must be silent before
@@ -99,6 +100,9 @@ type rules struct {
 	trunk netip.AddrPort
 	// sendTrunk: the trunk takes our RTP (not c=0.0.0.0, sendrecv/recvonly).
 	sendTrunk bool
+	// holdBrowser: the rep holds the call; the browser's audio is not
+	// relayed (Play's is: music on hold).
+	holdBrowser bool
 	// trunkSends: the trunk sends RTP (not c=0.0.0.0, sendrecv/sendonly),
 	// so the inactivity timeout applies.
 	trunkSends bool
@@ -163,7 +167,9 @@ func buildRules(ta *trunkAnswer, bl *browserLeg) *rules {
 
 // publishRules rebuilds the rules from the negotiated state; s.mu is held.
 func (s *Session) publishRules() {
-	s.rules.Store(buildRules(s.trunkAns, s.browserNeg))
+	r := buildRules(s.trunkAns, s.browserNeg)
+	r.holdBrowser = s.local.hold
+	s.rules.Store(r)
 }
 
 // TrunkOffer returns the SDP offer for the INVITE: PCMU/8000 (0), PCMA/8000 (8),
@@ -436,7 +442,7 @@ func (s *Session) handleBrowser(pkt []byte) (dst netip.AddrPort, ok bool) {
 		s.stats.malformed.Add(1)
 		return netip.AddrPort{}, false
 	}
-	if !r.sendTrunk {
+	if !r.sendTrunk || r.holdBrowser {
 		s.stats.notReady.Add(1)
 		return netip.AddrPort{}, false
 	}

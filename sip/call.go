@@ -28,13 +28,13 @@ type Call struct {
 	onEvent  func(Event)
 	invite   *gosip.Request          // the first INVITE
 	inviteTx gosip.ClientTransaction // its transaction
+	offers   *dialogOffers           // in-dialog offers both ways (reoffer.go)
 
 	// Channels into run.
 	hangupOnce sync.Once
 	hangup     chan struct{}        // closed by Hangup
 	byes       chan *gosip.Request  // BYEs from the trunk, already answered with 200
 	late2xx    chan *gosip.Response // 2xx that came before run took the first one in
-	inDialog   chan inDialogReq     // UPDATEs and re-INVITEs (timer.go)
 
 	evMu    sync.Mutex // guards evQueue
 	evQueue []Event
@@ -61,8 +61,8 @@ func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event), ring time.Du
 		hangup:   make(chan struct{}),
 		byes:     make(chan *gosip.Request, 1),
 		late2xx:  make(chan *gosip.Response, 4),
-		inDialog: make(chan inDialogReq),
 		evReady:  make(chan struct{}, 1),
+		offers:   newDialogOffers(inv.Session),
 	}
 }
 
@@ -231,6 +231,8 @@ type callRun struct {
 
 	inviteTimer, ringTimer, cancelTimer, byeTimer *time.Timer
 
+	ro offerRun // in-dialog offers (reoffer.go)
+
 	result *Event // set when the call is over
 }
 
@@ -246,10 +248,13 @@ func (c *Call) run() {
 		inviteTimer: time.NewTimer(c.inviteTimeout()),
 		ringTimer:   time.NewTimer(c.ring),
 	}
+	r.ro = offerRun{ua: c.ua, log: c.log, o: c.offers, tc: &c.trunk, reliable: gosip.IsReliable(c.invite.Transport()), st: &r.st}
 	c.inviteTx.OnRetransmission(c.onRetransmission)
 	ev := r.loop()
 	r.st.close()
 	r.endPrack()
+	c.offers.over()
+	r.ro.stopTimers()
 	for _, t := range []*time.Timer{r.inviteTimer, r.ringTimer, r.cancelTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -328,17 +333,46 @@ func (r *callRun) loop() Event {
 			r.onPrackResponse(res)
 		case <-r.prackDone():
 			r.onPrackDone()
-		case q := <-c.inDialog:
-			if r.phase != phaseAnswered {
-				r.st.onRequestEarly(q, c.ua)
-				break
-			}
-			r.st.onRequest(q, c.ua)
 		case <-closing:
 			r.onClose()
+		case ir := <-c.offers.reqs:
+			inDialogOffer(c.ua, &r.ro, r.st, ir, r.phase == phaseAnswered, r.dlg)
+		case ack := <-c.offers.acks:
+			r.onReofferAck(ack)
+		case ack := <-r.ro.curAcks():
+			r.onReofferAck(ack)
+		case <-timerC(r.ro.retrans):
+			r.ro.retransmit()
+		case <-timerC(r.ro.ackTimer):
+			if err := r.ro.onAckTimeout(); r.phase == phaseAnswered {
+				c.log.Warn("no ACK for our 2xx to a re-INVITE; ending the call with BYE")
+				r.sendBye(Event{Kind: EventEnded, Err: err})
+			}
+		case cmd := <-c.offers.reinvites:
+			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == phaseAnswered)
+		case res := <-r.ro.outResponses():
+			r.ro.onOutResponse(res, r.dlg, &r.cseq)
+			if r.ro.dead != nil && r.phase == phaseAnswered {
+				r.sendBye(Event{Kind: EventEnded, Err: r.ro.dead})
+			}
+		case <-r.ro.outDone():
+			r.ro.onOutDone(r.dlg, &r.cseq)
+		case <-timerC(r.ro.retryTimer):
+			r.ro.retryTimer = nil
+			r.ro.retry(r.dlg, &r.cseq, r.phase == phaseAnswered)
 		}
 	}
 	return *r.result
+}
+
+// onReofferAck takes an ACK for our 2xx to a re-INVITE; an unusable
+// answer in it ends the call (RFC 3261 14.2 leaves nothing else).
+func (r *callRun) onReofferAck(ack *gosip.Request) {
+	mine, err := r.ro.onAck(ack)
+	if mine && err != nil && r.phase == phaseAnswered {
+		r.c.log.Error("ending the call with BYE", zap.Error(err))
+		r.sendBye(Event{Kind: EventEnded, Err: err})
+	}
 }
 
 // timerC is t's channel; nil (never ready) for no timer.

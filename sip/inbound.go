@@ -200,7 +200,7 @@ type InboundInvite struct {
 	cmds       chan uasCmd         // to run
 	acks       chan *gosip.Request // ACKs for our 2xx (cap 1)
 	byes       chan *gosip.Request // BYEs from the trunk, answered already (cap 1)
-	inDialog   chan inDialogReq    // UPDATEs and re-INVITEs (timer.go)
+	inDialog   chan inDialogReq    // PRACKs (rel100.go)
 	session    sessionConf         // the trunk's session timer settings
 	prack      bool                // the trunk's PRACK setting
 	canceled   chan struct{}       // closed when the caller CANCELs
@@ -208,6 +208,7 @@ type InboundInvite struct {
 	final      chan struct{} // closed once the INVITE has its final response (or never will)
 	finalOnce  sync.Once
 	done       chan struct{} // closed when run returns
+	offers     *dialogOffers // in-dialog offers both ways (reoffer.go)
 
 	evMu    sync.Mutex // guards evQueue and onEvent
 	evQueue []Event
@@ -244,6 +245,7 @@ func (u *UA) newInbound(ts *trunkState, req *gosip.Request, tx gosip.ServerTrans
 		final:    make(chan struct{}),
 		done:     make(chan struct{}),
 		evReady:  make(chan struct{}, 1),
+		offers:   newDialogOffers(nil),
 	}
 	in.log = u.log.With(zap.String("sipCallId", in.CallID), zap.String("trunk", ts.conf.name))
 	if f := req.From(); f != nil {

@@ -181,17 +181,23 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 // From tag. prev is not modified: its transaction may still be using it to
 // ACK retransmitted challenges.
 func (c *Call) retryInvite(prev *gosip.Request, res *gosip.Response, cseq uint32) (*gosip.Request, error) {
+	return c.ua.withCredentials(prev, res, c.trunk.user, c.trunk.pass, cseq)
+}
+
+// withCredentials is retryInvite for any request of ours (a re-INVITE
+// too), with user and pass.
+func (u *UA) withCredentials(prev *gosip.Request, res *gosip.Response, user, pass string, cseq uint32) (*gosip.Request, error) {
 	ch, err := parseChallenge(res)
 	if err != nil {
 		return nil, err
 	}
 	req := prev.Clone()
-	cred, err := ch.credentials(req, c.trunk.user, c.trunk.pass, 0)
+	cred, err := ch.credentials(req, user, pass, 0)
 	if err != nil {
 		return nil, err
 	}
 	req.RemoveHeader("Via")
-	req.PrependHeader(c.ua.newVia(prev.Transport()))
+	req.PrependHeader(u.newVia(prev.Transport()))
 	req.CSeq().SeqNo = cseq
 	req.RemoveHeader("Authorization")
 	req.RemoveHeader("Proxy-Authorization")

@@ -11,27 +11,13 @@ import (
 // The UA's answers to the requests that reach it, and to responses no
 // transaction wants. sipgo calls each from a goroutine of its own.
 
-// handleInvite refuses re-INVITEs (488: the session stays as it was, RFC
-// 3261 14.2; hold and codec changes are not supported) and hands inbound
+// handleInvite hands re-INVITEs to their dialog (reoffer.go) and inbound
 // INVITEs from trunks to Options.OnInvite (480 without one). Unknown
 // sources get the source policy. It returns (and sipgo lets the INVITE's
 // transaction go) once the INVITE has its final response.
 func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	if toTag(req) != "" {
-		if u.refreshRequest(req, tx) {
-			return // a session refresh, answered by its dialog (timer.go)
-		}
-		if c := u.lookup(req); c != nil {
-			c.log.Info("re-INVITE refused: not supported")
-			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
-			return
-		}
-		if in := u.lookupInbound(req); in != nil {
-			in.log.Info("re-INVITE refused: not supported")
-			u.respond(req, tx, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
-			return
-		}
-		u.noDialog(req, tx)
+		u.handleInDialogOffer(req, tx)
 		return
 	}
 	ts := u.trunkOf(req)
@@ -66,6 +52,13 @@ func (u *UA) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 // ACKs (for our non-2xx responses they are absorbed by sipgo's
 // transactions) are dropped.
 func (u *UA) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
+	if c := u.lookup(req); c != nil {
+		select {
+		case c.offers.acks <- req: // the ACK of our 2xx to a re-INVITE
+		default:
+		}
+		return
+	}
 	if in := u.lookupInbound(req); in != nil {
 		select {
 		case in.acks <- req:

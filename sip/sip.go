@@ -2,7 +2,8 @@
 // SIP trunks (with failover between them), takes the trunks' inbound calls as
 // their UAS (uas.go), registers with the trunks that need it, probes them
 // with OPTIONS, answers the dialog requests that belong to its calls (BYE,
-// ACK), refuses out-of-dialog requests from addresses that are no trunk's,
+// ACK, and re-INVITE and UPDATE through each dialog's SessionHandler,
+// reoffer.go; it sends re-INVITEs of its own with Reinvite), refuses out-of-dialog requests from addresses that are no trunk's,
 // and normalises phone numbers to E.164.
 //
 // Imported by cti and cmd only. It imports neither media nor cti: SDP crosses
@@ -226,6 +227,9 @@ type Invite struct {
 	// Crypto are a=crypto values (RFC 4568, without "a=crypto:") added to
 	// the offer for trunks with SRTP. Empty: such trunks cannot be used.
 	Crypto []string
+	// Session answers the trunk's offers within the dialog (re-INVITE,
+	// UPDATE: hold, new media address, codec change). Nil: they get 488.
+	Session SessionHandler
 }
 
 // EventKind says what happened to an outbound Call.

@@ -246,14 +246,6 @@ func (u *UA) refuseSmallInterval(tc *trunkConf, req *gosip.Request, tx gosip.Ser
 	return true
 }
 
-// inDialogReq is an UPDATE or re-INVITE for a dialog, handed to its run
-// goroutine, which answers it and closes done.
-type inDialogReq struct {
-	req  *gosip.Request
-	tx   gosip.ServerTransaction
-	done chan struct{}
-}
-
 // postInDialog hands req to a dialog's run through ch and waits until it
 // is answered. It reports false when run did not take it in time (the
 // dialog is ending): the caller answers it.
@@ -270,34 +262,6 @@ func postInDialog(ch chan<- inDialogReq, over <-chan struct{}, req *gosip.Reques
 	}
 	<-q.done
 	return true
-}
-
-// handleUpdate takes UPDATEs (RFC 3311) for our dialogs: session refreshes.
-func (u *UA) handleUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
-	if u.refreshRequest(req, tx) {
-		return
-	}
-	u.noDialog(req, tx)
-}
-
-// refreshRequest hands an in-dialog UPDATE or re-INVITE to its dialog's
-// goroutine and reports whether one took it in and answered it.
-func (u *UA) refreshRequest(req *gosip.Request, tx gosip.ServerTransaction) bool {
-	if c := u.lookup(req); c != nil {
-		if postInDialog(c.inDialog, u.closing, req, tx) {
-			return true
-		}
-		u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return true
-	}
-	if in := u.lookupInbound(req); in != nil {
-		if postInDialog(in.inDialog, in.done, req, tx) {
-			return true
-		}
-		u.respond(req, tx, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return true
-	}
-	return false
 }
 
 // sessionTimer is the session timer of one confirmed dialog, owned by the
@@ -510,15 +474,7 @@ func (s *sessionTimer) onRequest(q inDialogReq, u *UA) {
 		u.respond(req, tx, gosip.StatusRequestPending, "Request Pending")
 		return
 	}
-	se, hasSE, err := headerSE(req)
-	if err != nil {
-		s.log.Info("refresh refused: bad Session-Expires", zap.Error(err))
-		u.respond(req, tx, gosip.StatusBadRequest, "Bad Request (malformed Session-Expires)")
-		return
-	}
-	if hasSE && se.interval < s.conf.minSE {
-		u.respond(req, tx, 422, "Session Interval Too Small",
-			gosip.NewHeader("Min-SE", strconv.Itoa(int(s.conf.minSE/time.Second))))
+	if !s.admit(req, tx, u) {
 		return
 	}
 	offer := sdpOf(req)
@@ -530,17 +486,8 @@ func (s *sessionTimer) onRequest(q inDialogReq, u *UA) {
 	res := gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", nil)
 	res.AppendHeader(u.contact(req.Transport()))
 	res.AppendHeader(gosip.NewHeader("Allow", allowMethods))
-	res.AppendHeader(gosip.NewHeader("Supported", supportedOptions))
 	res.AppendHeader(gosip.NewHeader("Server", u.userAgent))
-	if hasSE && s.conf.expires > 0 {
-		if se.refresher == "" {
-			se.refresher = "uac" // the peer asked; the peer refreshes
-		}
-		res.AppendHeader(gosip.NewHeader("Session-Expires", se.String()))
-		if supports(req, "timer") {
-			res.AppendHeader(gosip.NewHeader("Require", "timer"))
-		}
-	}
+	s.decorate(req, res)
 	if (len(offer) > 0 || req.Method == gosip.INVITE) && len(s.local) > 0 {
 		ct := gosip.ContentTypeHeader("application/sdp")
 		res.AppendHeader(&ct)
@@ -550,12 +497,80 @@ func (s *sessionTimer) onRequest(q inDialogReq, u *UA) {
 		s.log.Warn("refresh not answered", zap.Error(err))
 		return
 	}
-	if hasSE && s.conf.expires > 0 {
-		s.arm(se.interval, se.refresher == "uas")
-	} else {
-		s.arm(0, false)
-	}
+	s.refreshed(req)
 	s.log.Debug("session refresh answered", zap.Stringer("method", req.Method), zap.Duration("interval", s.interval))
+}
+
+// isRefresh reports whether req (UPDATE or re-INVITE from the peer) only
+// refreshes the session: an UPDATE without SDP, or the peer's current SDP
+// again (the same o= version). Anything else is a new offer (reoffer.go).
+func (s *sessionTimer) isRefresh(req *gosip.Request) bool {
+	offer := sdpOf(req)
+	if len(offer) == 0 {
+		return req.Method == gosip.UPDATE
+	}
+	return s.remote != "" && sdpOrigin(offer) == s.remote
+}
+
+// admit checks req's Session-Expires (RFC 4028 9): a malformed one gets
+// 400 and an interval below our Min-SE 422. false: req was answered.
+func (s *sessionTimer) admit(req *gosip.Request, tx gosip.ServerTransaction, u *UA) bool {
+	se, hasSE, err := headerSE(req)
+	if err != nil {
+		s.log.Info("in-dialog request refused: bad Session-Expires", zap.Error(err))
+		u.respond(req, tx, gosip.StatusBadRequest, "Bad Request (malformed Session-Expires)")
+		return false
+	}
+	if hasSE && se.interval < s.conf.minSE {
+		u.respond(req, tx, 422, "Session Interval Too Small",
+			gosip.NewHeader("Min-SE", strconv.Itoa(int(s.conf.minSE/time.Second))))
+		return false
+	}
+	return true
+}
+
+// decorate adds to res, our 2xx to req, the session timer's headers.
+func (s *sessionTimer) decorate(req *gosip.Request, res *gosip.Response) {
+	if res.GetHeader("Supported") == nil {
+		res.AppendHeader(gosip.NewHeader("Supported", supportedOptions))
+	}
+	se, hasSE, _ := headerSE(req)
+	if !hasSE || s.conf.expires == 0 {
+		return
+	}
+	if se.refresher == "" {
+		se.refresher = "uac" // the peer asked; the peer refreshes
+	}
+	res.AppendHeader(gosip.NewHeader("Session-Expires", se.String()))
+	if supports(req, "timer") {
+		res.AppendHeader(gosip.NewHeader("Require", "timer"))
+	}
+}
+
+// refreshed re-arms the timer after our 2xx to req: every successful
+// re-INVITE or UPDATE refreshes the session (RFC 4028 10).
+func (s *sessionTimer) refreshed(req *gosip.Request) {
+	se, hasSE, _ := headerSE(req)
+	if !hasSE || s.conf.expires == 0 {
+		s.arm(0, false)
+		return
+	}
+	if se.refresher == "" {
+		se.refresher = "uac"
+	}
+	s.arm(se.interval, se.refresher == "uas")
+}
+
+// inDialogOffer answers a re-INVITE or UPDATE from the trunk in a dialog
+// with session timer st (nil before the dialog is confirmed) and offer
+// machinery ro: a pure refresh is the timer's to answer, a new offer ro's
+// (which keeps st's view of both SDPs current and re-arms it).
+func inDialogOffer(u *UA, ro *offerRun, st *sessionTimer, ir inDialogReq, confirmed bool, d *dialog) {
+	if st != nil && confirmed && !ro.busy() && (ro.o.handler() == nil || st.isRefresh(ir.req)) {
+		st.onRequest(ir, u)
+		return
+	}
+	ro.onRequest(ir, confirmed, d)
 }
 
 // sessionAnswer puts the session timer on our 2xx to an inbound INVITE
@@ -597,13 +612,6 @@ func checkSessionFloor(trunks []Trunk, floor time.Duration) error {
 		}
 	}
 	return nil
-}
-
-// onRequestEarly answers an UPDATE or re-INVITE that came before the
-// dialog was confirmed, or while it ends: 491, try again later.
-func (s *sessionTimer) onRequestEarly(q inDialogReq, u *UA) {
-	defer close(q.done)
-	u.respond(q.req, q.tx, gosip.StatusRequestPending, "Request Pending")
 }
 
 // retry422 sends the INVITE again asking for the interval a 422 demands,

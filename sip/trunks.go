@@ -340,5 +340,16 @@ func (o *Outbound) Hangup(ctx context.Context) error {
 	return nil
 }
 
+// Reinvite is Call.Reinvite on the current attempt.
+func (o *Outbound) Reinvite(ctx context.Context, offer []byte) ([]byte, error) {
+	o.mu.Lock()
+	c := o.cur
+	o.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("sip: Reinvite: %w: no call yet", ErrDialogState)
+	}
+	return c.Reinvite(ctx, offer)
+}
+
 // CallID is the call's Call-ID, the same on every trunk it was tried on.
 func (o *Outbound) CallID() string { return o.inv.CallID }

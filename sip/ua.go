@@ -28,8 +28,9 @@ import (
 // trunks: BYE for its calls, outbound or inbound (200; 481 for unknown
 // dialogs), OPTIONS (200), ACK (to the inbound dialog whose 2xx it
 // confirms, else absorbed), CANCEL without a transaction (481), inbound
-// INVITE (Options.OnInvite, else 480; an in-dialog re-INVITE gets 488,
-// which leaves the session as it was, RFC 3261 14.2), anything else 405.
+// INVITE (Options.OnInvite, else 480), re-INVITE and UPDATE in a dialog
+// (answered by its SessionHandler, reoffer.go; 488 without one), anything
+// else 405.
 type UA struct {
 	// Set by NewUA, read-only afterwards.
 	log        *zap.Logger
@@ -210,11 +211,11 @@ func NewUA(opts Options) (*UA, error) {
 	}
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnBye(u.handleBye)
-	u.srv.OnUpdate(u.handleUpdate)
 	u.srv.OnPrack(u.handlePrack)
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
+	u.srv.OnUpdate(u.handleInDialogOffer)
 	u.srv.OnNoRoute(u.handleOther)
 
 	// Requests over UDP leave from the listener (Request.Laddr), so that

@@ -232,8 +232,9 @@ type uasRun struct {
 	cseq        uint32
 	byeTx       gosip.ClientTransaction
 	byeTimer    *time.Timer
-	outcome     Event // the last event, once BYE is sent
-	byeOnAck    bool  // Hangup came before the ACK: BYE once it is in
+	outcome     Event    // the last event, once BYE is sent
+	byeOnAck    bool     // Hangup came before the ACK: BYE once it is in
+	ro          offerRun // in-dialog offers (reoffer.go)
 
 	st  *sessionTimer // once answered (timer.go)
 	rel relState      // reliable provisional responses (rel100.go)
@@ -246,12 +247,15 @@ func (in *InboundInvite) run() {
 	defer in.ua.callWG.Done()
 	r := &uasRun{in: in, reliable: gosip.IsReliable(in.req.Transport())}
 	r.rel.on = reliable(in.req, in.prack)
+	r.ro = offerRun{ua: in.ua, log: in.log, o: in.offers, reliable: r.reliable, calleeBackoff: true, st: &r.st}
 	if !in.tx.OnCancel(func(*gosip.Request) { in.cancelOnce.Do(func() { close(in.canceled) }) }) {
 		in.cancelOnce.Do(func() { close(in.canceled) })
 	}
 	ev := r.loop()
 	r.st.close()
 	r.endReliable()
+	in.offers.over()
+	r.ro.stopTimers()
 	for _, t := range []*time.Timer{r.retrans, r.ackTimer, r.byeTimer} {
 		if t != nil {
 			t.Stop()
@@ -299,10 +303,43 @@ func (r *uasRun) loop() Event {
 			err := in.tx.Err()
 			in.log.Warn("INVITE transaction ended before a final response", zap.Error(err))
 			r.finish(Event{Kind: EventFailed, Code: 503, Err: fmt.Errorf("sip: inbound INVITE: %w: %w", ErrTransport, err)})
-		case <-txAcks:
-			r.onAck()
-		case <-in.acks:
-			r.onAck()
+		case ack := <-txAcks:
+			r.onAck(ack)
+		case ack := <-in.acks:
+			if mine, err := r.ro.onAck(ack); mine {
+				if err != nil && r.phase == uasConfirmed {
+					in.log.Error("ending the call with BYE", zap.Error(err))
+					r.sendBye(Event{Kind: EventEnded, Err: err})
+				}
+				continue
+			}
+			r.onAck(ack)
+		case ir := <-in.offers.reqs:
+			inDialogOffer(in.ua, &r.ro, r.st, ir, r.phase == uasConfirmed, r.dlg)
+		case ack := <-r.ro.curAcks():
+			if _, err := r.ro.onAck(ack); err != nil && r.phase == uasConfirmed {
+				in.log.Error("ending the call with BYE", zap.Error(err))
+				r.sendBye(Event{Kind: EventEnded, Err: err})
+			}
+		case <-timerC(r.ro.retrans):
+			r.ro.retransmit()
+		case <-timerC(r.ro.ackTimer):
+			if err := r.ro.onAckTimeout(); r.phase == uasConfirmed {
+				in.log.Warn("no ACK for our 2xx to a re-INVITE; ending the call with BYE")
+				r.sendBye(Event{Kind: EventEnded, Err: err})
+			}
+		case cmd := <-in.offers.reinvites:
+			r.ro.startReinvite(cmd, r.dlg, &r.cseq, r.phase == uasConfirmed)
+		case res := <-r.ro.outResponses():
+			r.ro.onOutResponse(res, r.dlg, &r.cseq)
+			if r.ro.dead != nil && r.phase == uasConfirmed {
+				r.sendBye(Event{Kind: EventEnded, Err: r.ro.dead})
+			}
+		case <-r.ro.outDone():
+			r.ro.onOutDone(r.dlg, &r.cseq)
+		case <-timerC(r.ro.retryTimer):
+			r.ro.retryTimer = nil
+			r.ro.retry(r.dlg, &r.cseq, r.phase == uasConfirmed)
 		case <-timerC(r.retrans):
 			r.retransmit()
 		case <-timerC(r.ackTimer):
@@ -348,16 +385,8 @@ func (r *uasRun) loop() Event {
 			r.sessionEnd(r.st.onTxDone())
 		case <-r.relTimerC():
 			r.retransmitReliable()
-		case q := <-in.inDialog:
-			if q.req.Method == gosip.PRACK {
-				r.onPrack(q)
-				break
-			}
-			if r.phase != uasConfirmed {
-				r.st.onRequestEarly(q, in.ua)
-				break
-			}
-			r.st.onRequest(q, in.ua)
+		case q := <-in.inDialog: // PRACKs (rel100.go)
+			r.onPrack(q)
 		case <-in.ua.closing:
 			r.onClose()
 		}
@@ -516,7 +545,7 @@ func (r *uasRun) retransmit() {
 	r.retrans = time.NewTimer(r.retransWait)
 }
 
-func (r *uasRun) onAck() {
+func (r *uasRun) onAck(ack *gosip.Request) {
 	if r.phase != uasAccepted {
 		return
 	}
@@ -524,9 +553,34 @@ func (r *uasRun) onAck() {
 	stop(&r.ackTimer)
 	r.phase = uasConfirmed
 	r.in.log.Debug("ACK received: dialog confirmed")
+	if len(r.in.SDP) == 0 {
+		// Delayed offer: we offered in the 200, the answer is in the ACK.
+		if err := r.applyAckAnswer(ack); err != nil {
+			r.in.log.Error("delayed offer: no usable answer in the ACK; ending the call with BYE", zap.Error(err))
+			r.sendBye(Event{Kind: EventEnded, Err: err})
+			return
+		}
+	}
 	if r.byeOnAck {
 		r.sendBye(Event{Kind: EventEnded})
 	}
+}
+
+// applyAckAnswer applies the answer in the ACK of our 2xx to an INVITE
+// without SDP.
+func (r *uasRun) applyAckAnswer(ack *gosip.Request) error {
+	ans := sdpOf(ack)
+	if len(ans) == 0 {
+		return errors.New("sip: the ACK carries no SDP answer to our offer")
+	}
+	h := r.in.offers.handler()
+	if h == nil {
+		return errors.New("sip: no session handler for the answer in the ACK")
+	}
+	if err := h.ApplyAnswer(ans); err != nil {
+		return fmt.Errorf("sip: the answer in the ACK is unusable: %w", err)
+	}
+	return nil
 }
 
 // onBye: the trunk hung up (its BYE is answered already).

@@ -79,6 +79,7 @@ type CallsConfig struct {
 
 	// MaxDuration hangs up answered calls after this long. Absent: 4h; 0: no maximum.
 	MaxDuration *time.Duration `yaml:"maxDuration"`
+	MusicOnHold string         `yaml:"musicOnHold"` // WAV played to the trunk while a rep holds; empty: silence
 }
 
 type OutcomeConfig struct {

@@ -85,6 +85,7 @@ type gwConfig struct {
 	usersExtra   map[string]string // username → hubspotOwnerId
 	maxDuration  time.Duration     // calls.maxDuration; zero: the default
 	trunkExtra   string            // YAML lines added to the trunk ("    srtp: optional\n")
+	musicOnHold  string            // calls.musicOnHold
 }
 
 func (c gwConfig) yaml() string {
@@ -136,7 +137,12 @@ shutdownTimeout: 10s
 	}
 	b.WriteString(c.extra)
 	if c.maxDuration != 0 {
-		return strings.Replace(b.String(), "calls:\n", "calls:\n  maxDuration: "+c.maxDuration.String()+"\n", 1)
+		s := strings.Replace(b.String(), "calls:\n", "calls:\n  maxDuration: "+c.maxDuration.String()+"\n", 1)
+		b.Reset()
+		b.WriteString(s)
+	}
+	if c.musicOnHold != "" {
+		return strings.Replace(b.String(), "calls:\n", "calls:\n  musicOnHold: "+c.musicOnHold+"\n", 1)
 	}
 	return b.String()
 }

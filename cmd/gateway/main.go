@@ -154,6 +154,10 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		trunks = append(trunks, st)
 		trunkNames = append(trunkNames, t.Name+"="+t.Address)
 	}
+	moh, err := musicOnHold(cfg.Calls.MusicOnHold, os.ReadFile)
+	if err != nil {
+		return err
+	}
 	inboundRoutes, err := buildRoutes(cfg, os.ReadFile)
 	if err != nil {
 		return err
@@ -197,6 +201,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 		Logger:         log,
 		Routes:         inboundRoutes,
 		RingTimeout:    cfg.Routing.RingTimeout,
+		MusicOnHold:    moh,
 	}
 	if cfg.Routing.VoicemailDir != "" {
 		hubOpts.OnVoicemail = voicemailWriter(cfg.Routing.VoicemailDir, log.Named("voicemail"))

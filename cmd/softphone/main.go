@@ -79,7 +79,7 @@ type config struct {
 	hubspot, answer             bool
 	tone                        float64
 	wav                         string
-	duration, ringTimeout       time.Duration
+	duration, ringTimeout, hold time.Duration
 	record, dtmf                string
 	outcome, notes              string
 	iceNetworks                 string
@@ -118,6 +118,7 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 	fs.DurationVar(&c.ringTimeout, "ring-timeout", 60*time.Second, "give up when the call is not answered within this")
 	fs.StringVar(&c.record, "record", "", "write the audio heard to this WAV `FILE` (8 kHz mono)")
 	fs.StringVar(&c.dtmf, "dtmf", "", "send these `DIGITS` (0-9 * # A-D, ',' pauses 2 s) after the answer")
+	fs.DurationVar(&c.hold, "hold", 0, "after the answer (and -dtmf), hold the call this long, then resume it: the trunk gets\nre-INVITEs with sendonly, then sendrecv (0: no hold)")
 	fs.StringVar(&c.outcome, "outcome", "", "wrap-up outcome `KEY` (one of the session's outcomes; default none)")
 	fs.StringVar(&c.notes, "notes", "", "wrap-up notes")
 	fs.StringVar(&c.iceNetworks, "ice-networks", "", "comma-separated `PREFIXES` to take ICE candidates from (default: all)")
@@ -406,6 +407,11 @@ func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
 			code, reason = exitMedia, "cannot send DTMF: "+strings.TrimPrefix(err.Error(), "softphone: ")
 		}
 	}
+	if code == exitOK && c.hold > 0 {
+		if err := s.holdFor(ctx, id, c.hold); err != nil && ctx.Err() == nil {
+			code, reason = exitCall, "hold: "+strings.TrimPrefix(err.Error(), "softphone: ")
+		}
+	}
 	if code == exitOK {
 		// Talk until -duration after the answer, unless the far end hangs up.
 		tctx, cancel := context.WithDeadline(ctx, answered.Add(c.duration))
@@ -442,6 +448,29 @@ func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
 		s.note("call completed: %s", call.Outcome())
 	}
 	return code
+}
+
+// holdFor holds the call for d, then resumes it.
+func (s *session) holdFor(ctx context.Context, id string, d time.Duration) error {
+	p := s.phone
+	hctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := p.Hold(hctx, id); err != nil {
+		return err
+	}
+	s.note("call held for %v", d)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rctx, cancel2 := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel2()
+	if err := p.Unhold(rctx, id); err != nil {
+		return err
+	}
+	s.note("call resumed")
+	return nil
 }
 
 // finish hangs the call up if it is live and wraps it up, so that HubSpot

@@ -189,3 +189,25 @@ func TestSmokeTest(t *testing.T) {
 		t.Errorf("DTMF at the gateway: %v", err)
 	}
 }
+
+// TestHoldFlag: -hold holds the answered call, waits, and resumes it.
+func TestHoldFlag(t *testing.T) {
+	gw := gateway(t)
+	code, stdout, stderr := runCLI(t, nil, "-url", gw.URL, "-user", "demo", "-password", "demo",
+		"-dial", "+14155550199", "-hold", "200ms", "-duration", "1s", "-ice-networks", "127.0.0.0/8")
+	if code != exitOK {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "call held for 200ms") || !strings.Contains(stderr, "call resumed") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	var types []string
+	for _, f := range gw.Frames() {
+		if f.Type == "hold" || f.Type == "unhold" {
+			types = append(types, f.Type)
+		}
+	}
+	if strings.Join(types, " ") != "hold unhold" {
+		t.Errorf("frames %v, want hold then unhold", types)
+	}
+}

@@ -45,6 +45,7 @@ const (
 	CodeMediaFailed        = "media_failed"
 	CodeTrunkUnavailable   = "trunk_unavailable"
 	CodeInternal           = "internal"
+	CodeHoldFailed         = "hold_failed"
 )
 
 // Error is an "error" message from the gateway. It is delivered on

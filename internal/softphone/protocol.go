@@ -151,6 +151,10 @@ type Call struct {
 	Caller     *Caller `json:"caller,omitempty"`
 	EndReason  string  `json:"endReason,omitempty"`
 	AnsweredBy string  `json:"answeredBy,omitempty"`
+	// Held: the rep put the call on hold (Hold); HeldByRemote: the other
+	// side did.
+	Held         bool `json:"held,omitempty"`
+	HeldByRemote bool `json:"heldByRemote,omitempty"`
 
 	// States lists every state this phone has seen the call in, oldest
 	// first. It is kept locally and is not part of the message.

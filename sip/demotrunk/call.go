@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -31,6 +32,9 @@ type call struct {
 	noAnswer  bool   // …0408: ring until CANCEL
 	m         *media // nil when noAnswer
 	answer    []byte // SDP answer, in 183 and 200
+	sessionID uint64 // its o= session id
+
+	sdpVersion atomic.Uint64 // the o= version last sent (re-INVITEs count up)
 
 	canceled *signal // CANCEL received (sipgo has sent 487)
 	acked    *signal // ACK for our 200 received
@@ -82,13 +86,30 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if toTag != "" {
-		// A re-INVITE. The demo trunk does not renegotiate; 488 leaves the
+		// A re-INVITE: hold and resume are answered (the direction
+		// reversed, same media); anything else gets 488, which leaves the
 		// session as it was (RFC 3261 14.2).
-		if s.lookup(req) == nil {
+		c := s.lookup(req)
+		if c == nil {
 			refuse("", sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", "re-INVITE for an unknown dialog")
-		} else {
-			refuse("", sip.StatusNotAcceptableHere, "Not Acceptable Here", "re-INVITE not supported")
+			return
 		}
+		if c.m == nil || len(req.Body()) == 0 {
+			refuse("", sip.StatusNotAcceptableHere, "Not Acceptable Here", "re-INVITE without SDP, or before the answer")
+			return
+		}
+		o, err := parseOffer(req.Body())
+		if err != nil {
+			refuse("", sip.StatusNotAcceptableHere, "Not Acceptable Here", err.Error())
+			return
+		}
+		answer, err := buildAnswerVersion(o, s.ip, c.m.port(), c.sessionID, c.sdpVersion.Add(1))
+		if err != nil {
+			refuse("", sip.StatusInternalServerError, "Server Internal Error", err.Error())
+			return
+		}
+		log.Info("demo trunk answered a re-INVITE", zap.Stringer("offered", o.dir), zap.Stringer("answered", o.dir.reverse()))
+		s.respond(tx, s.response(req, "", sip.StatusOK, "OK", answer), log)
 		return
 	}
 	s.respond(tx, s.response(req, "", sip.StatusTrying, "Trying", nil), log)
@@ -148,7 +169,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			refuse(tag, sip.StatusServiceUnavailable, "Service Unavailable", "no RTP port: "+err.Error())
 			return
 		}
-		if c.answer, err = buildAnswer(o, s.ip, c.m.port(), rand.Uint64()>>1); err != nil {
+		c.sessionID = rand.Uint64() >> 1
+		c.sdpVersion.Store(1)
+		if c.answer, err = buildAnswer(o, s.ip, c.m.port(), c.sessionID); err != nil {
 			c.m.close(false)
 			refuse(tag, sip.StatusInternalServerError, "Server Internal Error", err.Error())
 			return

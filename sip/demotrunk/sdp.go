@@ -227,6 +227,12 @@ func mediaDirection(sd *sdp.SessionDescription, md *sdp.MediaDescription) direct
 // telephone-event if offered, the reverse of the caller's direction, media
 // on addr:port. Other offered m= lines are rejected with port 0.
 func buildAnswer(o offer, addr netip.Addr, port uint16, sessionID uint64) ([]byte, error) {
+	return buildAnswerVersion(o, addr, port, sessionID, 1)
+}
+
+// buildAnswerVersion is buildAnswer with the o= version (answers to
+// re-INVITEs count up).
+func buildAnswerVersion(o offer, addr netip.Addr, port uint16, sessionID, version uint64) ([]byte, error) {
 	addrType := "IP4"
 	if addr.Is6() {
 		addrType = "IP6"
@@ -246,7 +252,7 @@ func buildAnswer(o offer, addr netip.Addr, port uint16, sessionID uint64) ([]byt
 		Origin: sdp.Origin{
 			Username:       "hubline-demo",
 			SessionID:      sessionID,
-			SessionVersion: 1,
+			SessionVersion: version,
 			NetworkType:    "IN",
 			AddressType:    addrType,
 			UnicastAddress: host,

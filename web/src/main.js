@@ -80,6 +80,7 @@ const S = {
   available: false, // the rep takes inbound calls (the gateway's presence)
   availId: "", // id of the `setAvailable` in flight
   acceptId: "", // id of the `accept` in flight
+  holdId: "", // id of the `hold` or `unhold` in flight
   location: "", // where HubSpot runs this instance: widget | remote | window
 };
 
@@ -179,6 +180,7 @@ function gatewayError(m) {
   console.warn(`hubline: gateway error ${code}: ${message}`);
   if (m.re && S.placing && m.re === S.placing.id) S.placing = null;
   if (m.re && m.re === S.acceptId) S.acceptId = "";
+  if (m.re && m.re === S.holdId) S.holdId = "";
   if (m.re && m.re === S.availId) S.availId = "";
   if (m.re && m.re === S.wrapId) {
     S.wrapId = "";
@@ -282,7 +284,11 @@ function callUpdate(m) {
   } else {
     // Answered here after it rang: a fresh start of the media, not a restore.
     if (prevState === "ringing" && m.state === "answered") prev.fresh = true;
+    if (!!m.held !== !!prev.held) S.holdId = "";
     Object.assign(prev, m);
+    // Absent means false: the gateway omits them then.
+    prev.held = !!m.held;
+    prev.heldByRemote = !!m.heldByRemote;
     if (m.caller) prev.context = callerContext(m.caller);
   }
   const call = S.call;
@@ -512,6 +518,20 @@ function toggleMute() {
   call.muted = !call.muted;
   if (S.media) S.media.setMuted(call.muted);
   announce(call.muted ? "Microphone muted" : "Microphone on");
+  render();
+}
+
+/** toggleHold holds the call (the gateway re-INVITEs the far end with sendonly) or resumes it. */
+function toggleHold() {
+  const call = S.call;
+  if (!call || call.state !== "answered" || S.holdId) return;
+  const id = gw.send(call.held ? "unhold" : "hold", { callId: call.callId });
+  if (!id) {
+    fail("not_connected", "Not connected to the gateway. Try again when it reconnects.", false);
+    return;
+  }
+  S.holdId = id;
+  announce(call.held ? "Resuming the call" : "Putting the call on hold");
   render();
 }
 
@@ -797,7 +817,10 @@ function renderCall() {
   const st = call ? call.state : "placing";
   const hanging = (call && call.hangingUp) || (p && p.cancel);
   $("call-status").dataset.state = hanging ? "ending" : st;
-  setText($("call-status-text"), hanging ? "Hanging up…" : STATE_TEXT[st]);
+  let status = hanging ? "Hanging up…" : STATE_TEXT[st];
+  if (!hanging && call && st === "answered" && call.heldByRemote) status = "On hold by the other side";
+  else if (!hanging && call && st === "answered" && call.held) status = "On hold";
+  setText($("call-status-text"), status);
   const timer = $("call-timer");
   const talking = call && call.state === "answered" && call.answeredAt;
   show(timer, !!talking);
@@ -822,6 +845,11 @@ function renderCall() {
   mute.setAttribute("aria-pressed", String(muted));
   mute.disabled = !call || elsewhere;
   setText($("mute-label"), muted ? "Muted" : "Mute");
+  const hold = $("btn-hold");
+  const held = !!(call && call.held);
+  hold.setAttribute("aria-pressed", String(held));
+  hold.disabled = !call || elsewhere || call.state !== "answered" || !!S.holdId;
+  setText($("hold-label"), S.holdId ? (held ? "Resuming…" : "Holding…") : held ? "Resume" : "Hold");
   const kp = $("btn-keypad");
   const open = !!(call && call.dtmfOpen);
   kp.setAttribute("aria-expanded", String(open));
@@ -1071,6 +1099,7 @@ function bind() {
   $("btn-hangup").addEventListener("click", hangup);
   $("btn-mute").addEventListener("click", toggleMute);
   $("btn-keypad").addEventListener("click", toggleKeypad);
+  $("btn-hold").addEventListener("click", toggleHold);
   $("wrap-form").addEventListener("submit", wrapUp);
   $("btn-answer").addEventListener("click", acceptCall);
   $("btn-decline").addEventListener("click", declineCall);

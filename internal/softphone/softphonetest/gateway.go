@@ -292,6 +292,7 @@ type call struct {
 	sipCode                        int
 	sipReason                      string
 	engagementID, dialingContext   json.RawMessage
+	held                           bool
 }
 
 func (c *call) live() bool { return c.state != "ended" && c.state != "completed" }
@@ -440,6 +441,8 @@ func (c *conn) handle(b []byte) {
 		msg = new(hangupMsg)
 	case "wrapUp":
 		msg = new(wrapUpMsg)
+	case "hold", "unhold":
+		msg = new(hangupMsg) // the same fields: callId
 	default:
 		c.sendError(re, "", "unknown_type", fmt.Sprintf("unknown message type %q", env.Type))
 		return
@@ -507,6 +510,16 @@ func (c *conn) handle(b []byte) {
 		// Trickled candidates are not needed on loopback.
 	case *hangupMsg:
 		if !c.callFor(re, m.CallID) {
+			return
+		}
+		if m.Type == "hold" || m.Type == "unhold" {
+			// The trunk takes every hold and resume.
+			if c.call.state != "answered" {
+				c.sendError(re, c.call.id, "bad_state", "Only an answered call can be put on hold or resumed.")
+				return
+			}
+			c.call.held = m.Type == "hold"
+			c.publish()
 			return
 		}
 		if !c.call.live() {
@@ -637,6 +650,9 @@ func (c *conn) publish() {
 	}
 	if len(k.engagementID) > 0 {
 		m["engagementId"] = k.engagementID
+	}
+	if k.held {
+		m["held"] = true
 	}
 	c.send(m)
 }

@@ -382,6 +382,39 @@ const scenarios = {
     await step("call ended", () => waitMsg("CALL_ENDED"));
   },
 
+  /**
+   * Hold both ways: the rep clicks Hold (SIPp echoes the gateway's music on hold, 440 Hz,
+   * instead of the rep's 1 kHz), then Resume (the echo is back); then the trunk holds the
+   * call and the softphone says so.
+   */
+  async hold() {
+    await openHost();
+    await step("log in", login);
+    await step("click Call", () => clickCall(1052));
+    await step("answered", () => waitPhone("answered", 15000));
+    R.audio.echo = await step("hear the echo", () => listen(1000));
+    const f = await widget();
+    const status = (text, timeout = 10000) =>
+      f.waitForFunction((t) => document.getElementById("call-status-text").textContent === t, text, {
+        timeout,
+        polling: 50,
+      });
+    await step("click Hold", () => f.click("#btn-hold"));
+    await step("on hold", () => status("On hold"));
+    R.extra.heldLabel = await f.textContent("#hold-label");
+    R.extra.heldPressed = await f.getAttribute("#btn-hold", "aria-pressed");
+    await shotWidget("on-hold");
+    R.audio.moh = await step("hear music on hold", () => listen(440));
+    await step("click Resume", () => f.click("#btn-hold"));
+    await step("resumed", () => status("Connected"));
+    R.extra.resumedLabel = await f.textContent("#hold-label");
+    R.audio.echoAgain = await step("hear the echo again", () => listen(1000));
+    await step("held by the other side", () => status("On hold by the other side", 15000));
+    await shotWidget("held-by-remote");
+    await step("hang up", () => f.click("#btn-hangup"));
+    await step("call ended", () => waitMsg("CALL_ENDED"));
+  },
+
   /** Logged out: HubSpot refuses to dial; logging in sends LOGGED_IN; hideWidget hides. */
   async login() {
     await openHost();
