@@ -200,6 +200,7 @@ type InboundInvite struct {
 	cmds       chan uasCmd         // to run
 	acks       chan *gosip.Request // ACKs for our 2xx (cap 1)
 	byes       chan *gosip.Request // BYEs from the trunk, answered already (cap 1)
+	dlgReqs    chan dlgReq         // in-dialog requests to send (refer.go)
 	canceled   chan struct{}       // closed when the caller CANCELs
 	cancelOnce sync.Once
 	final      chan struct{} // closed once the INVITE has its final response (or never will)
@@ -234,6 +235,7 @@ func (u *UA) newInbound(ts *trunkState, req *gosip.Request, tx gosip.ServerTrans
 		cmds:     make(chan uasCmd),
 		acks:     make(chan *gosip.Request, 1),
 		byes:     make(chan *gosip.Request, 1),
+		dlgReqs:  make(chan dlgReq),
 		canceled: make(chan struct{}),
 		final:    make(chan struct{}),
 		done:     make(chan struct{}),

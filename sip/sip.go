@@ -45,6 +45,10 @@ type Options struct {
 	// it must answer them, at once or later. Nil: every inbound INVITE gets
 	// 480.
 	OnInvite func(*InboundInvite)
+	// OnRefer takes the REFERs of trunks with AcceptRefer, already answered
+	// 202 (refer_in.go); it must report the outcome with
+	// IncomingRefer.Notify. Nil: REFER gets 403.
+	OnRefer func(*IncomingRefer)
 }
 
 // SourcePolicy says how the UA treats a request from an address that is no
@@ -120,6 +124,11 @@ type Trunk struct {
 	// Keepalive makes the UA probe the trunk with OPTIONS. Zero: no probing;
 	// the trunk always counts as up.
 	Keepalive Keepalive
+	// AcceptRefer lets the trunk transfer our calls with REFER (RFC 5589,
+	// hubline as the transferee): 202, a new call to the Refer-To number
+	// on this trunk, NOTIFY progress, the old dialog ended on success.
+	// Needs Options.OnRefer. False: REFER gets 403 Forbidden.
+	AcceptRefer bool
 	// InboundAllow are networks besides the trunk's resolved addresses (its
 	// host, its Route hosts, its registrar) that may send it out-of-dialog
 	// requests. Empty: none.

@@ -34,6 +34,7 @@ type trunkConf struct {
 	registrar     hostPortConf  // where REGISTER goes: Registrar, else host and port
 	keepalive     Keepalive     // defaults filled in when Interval > 0
 	allow         []netip.Prefix
+	acceptRefer   bool
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -81,6 +82,7 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		inviteTimeout: t.InviteTimeout,
 		register:      t.Register,
 		keepalive:     t.Keepalive,
+		acceptRefer:   t.AcceptRefer,
 	}
 	bad := func(format string, args ...any) (trunkConf, error) {
 		return tc, fmt.Errorf("sip: trunk %q: %s", t.Name, fmt.Sprintf(format, args...))

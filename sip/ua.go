@@ -48,9 +48,11 @@ type UA struct {
 	unknown    SourcePolicy  // for out-of-dialog requests from unknown sources
 	unknownOpt SourcePolicy  // the same for OPTIONS
 	onInvite   func(*InboundInvite)
+	onRefer    func(*IncomingRefer)
 	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
+	refer referTable                 // transfers in progress (refer.go)
 
 	tlsMu    sync.Mutex             // guards tlsDials
 	tlsDials map[string]*sync.Mutex // by address: serialises TLS dials
@@ -102,7 +104,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -160,6 +162,7 @@ func NewUA(opts Options) (*UA, error) {
 		unknown:    unknown,
 		unknownOpt: unknownOpt,
 		onInvite:   opts.OnInvite,
+		onRefer:    opts.OnRefer,
 		instance:   gosip.GenerateTagN(10),
 		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
@@ -206,6 +209,8 @@ func NewUA(opts Options) (*UA, error) {
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
+	u.srv.OnRefer(u.handleRefer)
+	u.srv.OnNotify(u.handleNotify)
 	u.srv.OnNoRoute(u.handleOther)
 
 	// Requests over UDP leave from the listener (Request.Laddr), so that

@@ -331,6 +331,8 @@ func (r *uasRun) loop() Event {
 				ev.Err = fmt.Errorf("sip: BYE: %w: no response", ErrTimeout)
 			}
 			r.finish(ev)
+		case q := <-in.dlgReqs:
+			r.onDlgReq(q)
 		case <-in.ua.closing:
 			r.onClose()
 		}
