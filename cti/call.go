@@ -65,6 +65,8 @@ type callEvent struct {
 	matches []callerIDMatch
 	rep     string
 	seq     int
+	// Transfers (transfer.go).
+	transfer *transferEvent
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -107,6 +109,8 @@ type Call struct {
 	mediaDown      int  // > 0 while the browser's audio is down: which outage (evMediaGrace names one)
 	mediaOutages   int
 	timers         []*time.Timer
+	xfer           *transferState // the transfer in progress (transfer.go)
+	xferSeq        int
 }
 
 func (c *Call) snapshot() callSnapshot {
@@ -183,6 +187,9 @@ func (c *Call) run() {
 }
 
 func (c *Call) handle(ev callEvent) {
+	if c.onTransferEvent(ev) {
+		return
+	}
 	switch ev.kind {
 	case evSIP:
 		c.onSIP(ev.sip)
@@ -321,6 +328,9 @@ func (c *Call) onSIP(ev sip.Event) {
 			zap.String("reasonHeader", ev.ReasonHeader), zap.Bool("ringTimeout", ev.RingTimeout), zap.Error(ev.Err))
 		c.end(e, msg)
 	case sip.EventHangup:
+		if c.transferHangup(ev) {
+			return
+		}
 		c.sipDone = true
 		c.reasonHeader = ev.ReasonHeader
 		if c.state.Live() {

@@ -31,7 +31,8 @@ import (
 //	REFER refused (4xx–6xx, 603 included)        TransferFailed (Code, Reason; last)
 //	REFER unanswered, not sent                   TransferFailed (Err: ErrTimeout, ErrTransport; last)
 //	no final NOTIFY in NotifyWait after the 202  TransferFailed (Err wrapping ErrTimeout; last)
-//	the dialog ended first (BYE either way)      nothing more: the call's own last event says so
+//	the dialog ended first (BYE either way)      TransferFailed (Err wrapping ErrDialogState; Accepted; last)
+//	the UA closes                                TransferFailed (Err wrapping ErrClosed; last)
 //
 // The dialog itself is left alone: ending the call after a successful
 // transfer (BYE) is the caller's decision. A NOTIFY that matches no
@@ -383,7 +384,10 @@ func (u *UA) transfer(log *zap.Logger, callID, localTag, remoteTag string, hdrs 
 	return nil
 }
 
-// followTransfer waits for the REFER's response and the NOTIFYs.
+// followTransfer waits for the REFER's response and the NOTIFYs. When the
+// dialog ends first it takes in what already arrived and reports a last
+// TransferFailed wrapping ErrDialogState (Accepted says whether the 202
+// came: a trunk that hangs up after its 202 has usually transferred).
 func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTransaction, done <-chan struct{},
 	onProgress func(TransferEvent)) {
 	accepted := false
@@ -399,7 +403,7 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 	report := func(ev TransferEvent) bool {
 		ev.Accepted = accepted
 		log.Info("transfer", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code),
-			zap.String("reason", ev.Reason), zap.Error(ev.Err))
+			zap.String("reason", ev.Reason), zap.Bool("accepted", accepted), zap.Error(ev.Err))
 		onProgress(ev)
 		return ev.Kind.Final()
 	}
@@ -407,6 +411,44 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 		if !accepted {
 			accepted = true
 			wait = time.NewTimer(u.refer.wait())
+		}
+	}
+	// onResponse and onNotify report whether the transfer is over.
+	onResponse := func(res *gosip.Response) bool {
+		if res.IsProvisional() {
+			return false
+		}
+		tx = nil
+		if !res.IsSuccess() {
+			return report(TransferEvent{Kind: TransferFailed, Code: res.StatusCode, Reason: res.Reason})
+		}
+		if !accepted {
+			accept()
+			report(TransferEvent{Kind: TransferAccepted, Code: res.StatusCode, Reason: res.Reason})
+		}
+		return false
+	}
+	onNotify := func(req *gosip.Request) bool {
+		// A NOTIFY may overtake the 202 (RFC 3515 2.4.4): it accepts.
+		code, reason, err := ParseSipfrag(req.Body())
+		if err != nil {
+			log.Info("NOTIFY without a usable sipfrag", zap.Error(err))
+			if terminated(req) && accepted {
+				return report(TransferEvent{Kind: TransferFailed, Err: fmt.Errorf("sip: transfer: subscription ended without a final status: %w", err)})
+			}
+			return false
+		}
+		if !accepted {
+			accept()
+			report(TransferEvent{Kind: TransferAccepted, Code: 202, Reason: "Accepted"})
+		}
+		switch {
+		case code < 200:
+			return report(TransferEvent{Kind: TransferProgress, Code: code, Reason: reason})
+		case code < 300:
+			return report(TransferEvent{Kind: TransferSucceeded, Code: code, Reason: reason})
+		default:
+			return report(TransferEvent{Kind: TransferFailed, Code: code, Reason: reason})
 		}
 	}
 	for {
@@ -417,17 +459,8 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 		}
 		select {
 		case res := <-txRes:
-			if res.IsProvisional() {
-				continue
-			}
-			tx = nil
-			if !res.IsSuccess() {
-				report(TransferEvent{Kind: TransferFailed, Code: res.StatusCode, Reason: res.Reason})
+			if onResponse(res) {
 				return
-			}
-			if !accepted {
-				accept()
-				report(TransferEvent{Kind: TransferAccepted, Code: res.StatusCode, Reason: res.Reason})
 			}
 		case <-txDone:
 			err := tx.Err()
@@ -440,28 +473,7 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 			report(TransferEvent{Kind: TransferFailed, Code: 408, Reason: "No response to REFER", Err: err})
 			return
 		case req := <-sub.notifies:
-			// A NOTIFY may overtake the 202 (RFC 3515 2.4.4): it accepts.
-			code, reason, err := ParseSipfrag(req.Body())
-			if err != nil {
-				log.Info("NOTIFY without a usable sipfrag", zap.Error(err))
-				if terminated(req) && accepted {
-					report(TransferEvent{Kind: TransferFailed, Err: fmt.Errorf("sip: transfer: subscription ended without a final status: %w", err)})
-					return
-				}
-				continue
-			}
-			if !accepted {
-				accept()
-				report(TransferEvent{Kind: TransferAccepted, Code: 202, Reason: "Accepted"})
-			}
-			switch {
-			case code < 200:
-				report(TransferEvent{Kind: TransferProgress, Code: code, Reason: reason})
-			case code < 300:
-				report(TransferEvent{Kind: TransferSucceeded, Code: code, Reason: reason})
-				return
-			default:
-				report(TransferEvent{Kind: TransferFailed, Code: code, Reason: reason})
+			if onNotify(req) {
 				return
 			}
 		case <-timerC(wait):
@@ -469,9 +481,32 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 			report(TransferEvent{Kind: TransferFailed, Err: fmt.Errorf("sip: transfer: %w: no final NOTIFY", ErrTimeout)})
 			return
 		case <-done:
-			log.Debug("dialog over during the transfer")
+			// Take in what arrived before the dialog ended.
+			for {
+				if tx != nil {
+					select {
+					case res := <-tx.Responses():
+						if onResponse(res) {
+							return
+						}
+						continue
+					default:
+					}
+				}
+				select {
+				case req := <-sub.notifies:
+					if onNotify(req) {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			report(TransferEvent{Kind: TransferFailed, Err: fmt.Errorf("sip: transfer: %w: the call ended", ErrDialogState)})
 			return
 		case <-u.closing:
+			report(TransferEvent{Kind: TransferFailed, Err: fmt.Errorf("sip: transfer: %w", ErrClosed)})
 			return
 		}
 	}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubline/hubline/internal/sipptest"
+	"github.com/hubline/hubline/internal/softphone"
+)
+
+// Blind transfer from the softphone, end to end: the real gateway binary,
+// the headless softphone, SIPp as the trunk (the transferee). The
+// scenarios check the REFER (Refer-To on the trunk's host, Referred-By the
+// rep's caller ID); the tests check what the rep and HubSpot see.
+
+// transferTarget is what the rep types; the gateway sends +15550100123.
+const transferTarget = "(555) 010-0123"
+
+// answeredToneCall dials through a SIPp trunk playing scen (which streams
+// the 440 Hz tone) and waits until the rep hears it.
+func answeredToneCall(t *testing.T, scen string) (*sipptest.Peer, *gateway, *softphone.Phone, string) {
+	t.Helper()
+	dir := t.TempDir()
+	writeUlawWAV(t, filepath.Join(dir, "tone.wav"), trunkTone, 3*time.Second)
+	trunk := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario(scen)), Dir: dir})
+	g := startGateway(t, gwConfig{trunk: trunk.Addr})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, trunkTone, "the trunk's tone before the transfer")
+	return trunk, g, p, id
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func transferStates(p *softphone.Phone, id string) string {
+	var s []string
+	for _, x := range p.Transfers(id) {
+		s = append(s, x.State)
+	}
+	return strings.Join(s, ",")
+}
+
+// TestTransferSucceeds: REFER, 202, NOTIFY 100 then 200, the trunk's BYE.
+// The rep sees requested → accepted → trying → succeeded and the call
+// ends; HubSpot sees callTransferred, then callEnded COMPLETED.
+func TestTransferSucceeds(t *testing.T) {
+	trunk, _, p, id := answeredToneCall(t, "transfer_ok.xml")
+	st, err := p.Transfer(ctxFor(t, 10*time.Second), id, transferTarget)
+	if err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if st.State != "requested" || st.To != "+15550100123" {
+		t.Errorf("transfer reply %+v, want requested to +15550100123", st)
+	}
+	if _, err := p.WaitTransfer(ctxFor(t, 10*time.Second), id, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	if got := transferStates(p, id); got != "requested,accepted,trying,succeeded" {
+		t.Errorf("transfer steps %s, want requested,accepted,trying,succeeded", got)
+	}
+	c := waitState(t, p, id, softphone.StateEnded)
+	if c.EndStatus != "COMPLETED" || !strings.Contains(c.Message, "+15550100123") {
+		t.Errorf("ended %s %q, want COMPLETED, transferred to +15550100123", c.EndStatus, c.Message)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WrapUp(ctxFor(t, 10*time.Second), id, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	// callCompleted may still be in flight when the wrap-up returns.
+	evs := callEvents(t, p)
+	for deadline := time.Now().Add(5 * time.Second); len(evs) < 5 && time.Now().Before(deadline); evs = callEvents(t, p) {
+		select {
+		case <-p.Events():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var names []string
+	for _, e := range evs {
+		names = append(names, e.Name)
+		if e.Name == "callTransferred" && e.Data["externalCallId"] != id {
+			t.Errorf("callTransferred.externalCallId = %v, want %s", e.Data["externalCallId"], id)
+		}
+		if e.Name == "callEnded" && e.Data["callEndStatus"] != "COMPLETED" {
+			t.Errorf("callEnded.callEndStatus = %v, want COMPLETED", e.Data["callEndStatus"])
+		}
+	}
+	if got, want := strings.Join(names, ","), "outgoingCall,callAnswered,callTransferred,callEnded,callCompleted"; got != want {
+		t.Errorf("HubSpot saw %s, want %s", got, want)
+	}
+}
+
+// TestTransferSucceedsGatewayHangsUp: the trunk reports success but does
+// not hang up: the gateway sends BYE on the old dialog (SIPp waits for it).
+func TestTransferSucceedsGatewayHangsUp(t *testing.T) {
+	trunk, _, p, id := answeredToneCall(t, "transfer_ok_nobye.xml")
+	if _, err := p.Transfer(ctxFor(t, 10*time.Second), id, transferTarget); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if _, err := p.WaitTransfer(ctxFor(t, 10*time.Second), id, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, id, softphone.StateEnded)
+	if err := trunk.Wait(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// transferFailsCallContinues: the transfer fails with code; the rep is
+// told, the call stays answered and the trunk's audio still arrives.
+func transferFailsCallContinues(t *testing.T, scen string, code int, steps string) {
+	trunk, _, p, id := answeredToneCall(t, scen)
+	if _, err := p.Transfer(ctxFor(t, 10*time.Second), id, transferTarget); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	st, err := p.WaitTransfer(ctxFor(t, 10*time.Second), id, "failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SIPCode != code || !strings.HasPrefix(st.Message, "Transfer failed: ") {
+		t.Errorf("failed step %+v, want code %d and \"Transfer failed: …\"", st, code)
+	}
+	if got := transferStates(p, id); got != steps {
+		t.Errorf("transfer steps %s, want %s", got, steps)
+	}
+	if c, _ := p.Call(id); c.State != softphone.StateAnswered {
+		t.Fatalf("call %s after the failed transfer, want still answered", c.State)
+	}
+	expectTone(t, p, trunkTone, "the trunk's tone after the failed transfer")
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range callEvents(t, p) {
+		if e.Name == "callTransferred" {
+			t.Errorf("HubSpot was told callTransferred for a failed transfer")
+		}
+	}
+}
+
+// TestTransferRefused603KeepsCall: livekit/sip #234, REFER answered 603.
+func TestTransferRefused603KeepsCall(t *testing.T) {
+	transferFailsCallContinues(t, "transfer_refused.xml", 603, "requested,failed")
+}
+
+// TestTransferTargetBusyKeepsCall: 202, then NOTIFY 486.
+func TestTransferTargetBusyKeepsCall(t *testing.T) {
+	transferFailsCallContinues(t, "transfer_busy.xml", 486, "requested,accepted,trying,failed")
+}
+
+// TestTransferInvalidNumber: nothing is sent to the trunk (SIPp would fail
+// on an unexpected REFER: its scenario expects our BYE next).
+func TestTransferInvalidNumber(t *testing.T) {
+	trunk, _, p, id := answeredToneCall(t, "answer_tone.xml")
+	_, err := p.Transfer(ctxFor(t, 10*time.Second), id, "call me maybe")
+	if !softphone.IsCode(err, "invalid_number") {
+		t.Fatalf("transfer to garbage: %v, want invalid_number", err)
+	}
+	if _, err := p.Transfer(ctxFor(t, 10*time.Second), "no-such-call", transferTarget); !softphone.IsCode(err, "no_such_call") {
+		t.Errorf("transfer of an unknown call: %v, want no_such_call", err)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
