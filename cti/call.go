@@ -65,8 +65,9 @@ type callEvent struct {
 	matches []callerIDMatch
 	rep     string
 	seq     int
-	// Transfers (transfer.go).
+	// Transfers (transfer.go, refer_in.go).
 	transfer *transferEvent
+	refer    *sip.IncomingRefer
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -111,6 +112,8 @@ type Call struct {
 	timers         []*time.Timer
 	xfer           *transferState // the transfer in progress (transfer.go)
 	xferSeq        int
+	leg, legSeq    int       // the current trunk leg's number, the last one given (refer_in.go)
+	referLeg       *referLeg // the new call of a trunk's REFER, until it answers or fails
 }
 
 func (c *Call) snapshot() callSnapshot {

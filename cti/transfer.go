@@ -68,6 +68,9 @@ type transferStatusMsg struct {
 	SIPCode   int    `json:"sipCode,omitempty"`
 	SIPReason string `json:"sipReason,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// Initiator is "rep" (the softphone's transfer) or "carrier" (the
+	// trunk's REFER moved the call to a new party, refer_in.go).
+	Initiator string `json:"initiator"`
 }
 
 // transferEvent is a callEvent's transfer payload.
@@ -108,6 +111,10 @@ func (c *conn) handleTransfer(re string, m *transferMsg) {
 // false for other kinds.
 func (c *Call) onTransferEvent(ev callEvent) bool {
 	switch ev.kind {
+	case evSIP:
+		return c.onLegSIP(ev)
+	case evReferIn:
+		c.onReferIn(ev.refer)
 	case evTransfer:
 		c.onTransfer(ev)
 	case evTransferProgress:
@@ -131,7 +138,7 @@ func (c *Call) onTransfer(ev callEvent) {
 		fail("bad_state", "Only an answered call can be transferred.")
 		return
 	}
-	if c.xfer != nil {
+	if c.xfer != nil || c.referLeg != nil {
 		fail("bad_state", "A transfer of this call is already in progress.")
 		return
 	}
@@ -158,7 +165,7 @@ func (c *Call) onTransfer(ev callEvent) {
 	}
 	c.xfer = x
 	c.log.Info("transfer requested", zap.String("target", to))
-	ev.conn.enqueue(encode("transfer", &transferStatusMsg{header: header{Re: ev.re}, CallID: c.ID, To: to, State: "requested"}))
+	ev.conn.enqueue(encode("transfer", &transferStatusMsg{header: header{Re: ev.re}, CallID: c.ID, To: to, State: "requested", Initiator: "rep"}))
 }
 
 func (c *Call) onTransferProgress(te *transferEvent) {
@@ -167,7 +174,7 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 		return
 	}
 	ev := te.ev
-	msg := &transferStatusMsg{CallID: c.ID, To: x.to, SIPCode: ev.Code, SIPReason: ev.Reason}
+	msg := &transferStatusMsg{CallID: c.ID, To: x.to, SIPCode: ev.Code, SIPReason: ev.Reason, Initiator: "rep"}
 	switch ev.Kind {
 	case sip.TransferAccepted:
 		x.accepted = true
@@ -218,7 +225,7 @@ func (c *Call) transferred() {
 	}
 	x.transferred = true
 	c.log.Info("call transferred", zap.String("target", x.to))
-	c.sess.deliverState(encode("transfer", &transferStatusMsg{CallID: c.ID, To: x.to, State: "succeeded", SIPCode: 200}))
+	c.sess.deliverState(encode("transfer", &transferStatusMsg{CallID: c.ID, To: x.to, State: "succeeded", SIPCode: 200, Initiator: "rep"}))
 	c.sdk("callTransferred", callTransferredData{ExternalCallID: c.ID})
 	c.end(Ending{Answered: true}, "The call was transferred to "+x.to+".")
 	if !c.sipDone {

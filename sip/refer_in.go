@@ -218,3 +218,18 @@ func referTarget(v string, tc *trunkConf) (string, error) {
 	}
 	return n, nil
 }
+
+// referredByHeader is the Referred-By of an INVITE placed for a REFER: the
+// REFER's value without control characters; nil for none.
+func referredByHeader(v string) gosip.Header {
+	v = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v))
+	if v == "" || len(v) > 512 {
+		return nil
+	}
+	return gosip.NewHeader("Referred-By", v)
+}

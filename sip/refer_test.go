@@ -220,3 +220,24 @@ func TestReferTarget(t *testing.T) {
 		}
 	}
 }
+
+// A trunk with AcceptRefer that refers to a target on another host gets
+// 202, then NOTIFY 603 (sipp checks the sipfrag); OnRefer never sees it.
+func TestSippReferBadTargetDeclined(t *testing.T) {
+	s := startSipp(t, "refer_in_bad_target.xml")
+	called := make(chan *IncomingRefer, 1)
+	u := newTestUAWith(t, Options{OnRefer: func(r *IncomingRefer) { called <- r }})
+	rec := newRecorder()
+	tr := sippTrunk(s)
+	tr.AcceptRefer = true
+	dial(t, u, tr, testInvite(), rec)
+	rec.answered(t)
+	rec.want(t, EventHangup)
+	passed(t, s)
+	u.Close()
+	select {
+	case r := <-called:
+		t.Errorf("OnRefer called for a target on another host: %+v", r)
+	default:
+	}
+}

@@ -207,6 +207,9 @@ type Invite struct {
 	FromName string
 	// SDP is the offer.
 	SDP []byte
+	// ReferredBy is the Referred-By of a call placed because a trunk
+	// transferred one of ours (RFC 3892), sent as is. Empty: none.
+	ReferredBy string
 }
 
 // EventKind says what happened to an outbound Call.

@@ -122,6 +122,9 @@ type TrunkConfig struct {
 	Register      RegisterConfig  `yaml:"register"`
 	Keepalive     KeepaliveConfig `yaml:"keepalive"`
 	InboundAllow  []string        `yaml:"inboundAllow"`
+	// AcceptRefer lets the trunk transfer our calls with REFER (default
+	// false: 403).
+	AcceptRefer bool `yaml:"acceptRefer"`
 }
 
 type TrunkTLSConfig struct {
@@ -379,6 +382,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 		InviteTimeout: t.InviteTimeout,
 		Register:      sip.Registration{Enabled: t.Register.Enabled, Expires: t.Register.Expires, Registrar: t.Register.Registrar},
 		Keepalive:     sip.Keepalive{Interval: t.Keepalive.Interval, Timeout: t.Keepalive.Timeout, DownAfter: t.Keepalive.DownAfter},
+		AcceptRefer:   t.AcceptRefer,
 	}
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)

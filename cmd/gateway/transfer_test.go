@@ -182,3 +182,82 @@ func TestTransferInvalidNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrunkReferAccepted: a trunk with acceptRefer transfers the rep's
+// call. The trunk (SIPp A, trunk "test", maxCalls 1) sends REFER; the
+// gateway answers 202 and NOTIFY 100, places the new INVITE with
+// Referred-By (the configured trunks in order: "test" is full, so it goes
+// to trunk "target", SIPp B), NOTIFYs 200 once B answers and ends the old
+// dialog with BYE. The rep hears B's tone instead of A's and the widget
+// shows the new number.
+func TestTrunkReferAccepted(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	writeUlawWAV(t, filepath.Join(dirA, "tone.wav"), trunkTone, 3*time.Second)
+	const targetTone = 600.0
+	writeUlawWAV(t, filepath.Join(dirB, "tone.wav"), targetTone, 3*time.Second)
+	a := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario("refer_in_accept.xml")), Dir: dirA})
+	b := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario("transfer_target.xml")), Dir: dirB})
+	g := startGateway(t, gwConfig{trunk: a.Addr,
+		extra: "    maxCalls: 1\n    acceptRefer: true\n  - name: target\n    address: " + b.Addr + "\n"})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, trunkTone, "the first party's tone")
+	st, err := p.WaitTransfer(ctxFor(t, 15*time.Second), id, "succeeded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.To != "+15550100123" {
+		t.Errorf("transferred to %s, want +15550100123", st.To)
+	}
+	if got := transferStates(p, id); got != "requested,ringing,succeeded" {
+		t.Errorf("transfer steps %s, want requested,ringing,succeeded", got)
+	}
+	if err := a.Wait(10 * time.Second); err != nil {
+		t.Fatalf("referrer: %v", err)
+	}
+	c, _ := p.Call(id)
+	if c.State != softphone.StateAnswered || c.ToNumber != "+15550100123" {
+		t.Errorf("call %s to %s after the transfer, want answered to +15550100123", c.State, c.ToNumber)
+	}
+	// A's stream may linger in the jitter buffer for a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f, level := heardTone(t, p, time.Second)
+		if f == targetTone && level > 0.5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the transfer the rep hears %.0f Hz (%.2f), want the new party's %.0f Hz", f, level, targetTone)
+		}
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(10 * time.Second); err != nil {
+		t.Fatalf("target: %v", err)
+	}
+}
+
+// TestTrunkReferForbiddenByDefault: without acceptRefer the trunk's REFER
+// gets 403 (SIPp checks it) and the call goes on.
+func TestTrunkReferForbiddenByDefault(t *testing.T) {
+	trunk := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario("refer_forbidden.xml")), RTPEcho: true})
+	g := startGateway(t, gwConfig{trunk: trunk.Addr})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c := waitState(t, p, id, softphone.StateEnded)
+	if c.EndStatus != "COMPLETED" {
+		t.Errorf("endStatus %s, want COMPLETED", c.EndStatus)
+	}
+	if n := len(p.Transfers(id)); n != 0 {
+		t.Errorf("the rep was told of %d transfer steps for a refused REFER", n)
+	}
+}
