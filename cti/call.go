@@ -473,6 +473,7 @@ func (c *Call) flushEnded() {
 
 // complete sends callCompleted with the rep's wrap-up.
 func (c *Call) complete(outcome, notes string, auto bool) {
+	notes = c.transferNote(notes)
 	c.engagementDone = true
 	c.flushEnded()
 	props := map[string]string{

@@ -17,10 +17,14 @@ import (
 // to the rep as a "transfer" message: requested, accepted, trying, ringing,
 // then succeeded or failed.
 //
-// Success (NOTIFY 200, or the trunk's BYE after its 202): HubSpot gets
-// callTransferred, then callEnded with COMPLETED (talk time up to the
-// transfer), then callCompleted after wrap-up; the rep's media closes; the
-// gateway sends BYE unless the trunk does within transferByeWait.
+// Success (NOTIFY 200, or the trunk's BYE after its 202): the call ends
+// for the rep (media closed) and HubSpot gets callEnded with COMPLETED (talk
+// time up to the transfer), then callCompleted after wrap-up, whose
+// hs_call_body says "Transferred to <number>." after the rep's notes. No
+// callTransferred: in the SDK (calling-extensions.md, 0.9.6) it means an
+// inbound call routed away before it was answered, and HubSpot's host
+// rejects it for outbound or answered calls. The gateway sends BYE unless
+// the trunk does within transferByeWait.
 //
 // Failure (REFER refused — 603 included, livekit/sip #234 —, a final
 // non-2xx NOTIFY, no final NOTIFY in time): the call stays up with the rep,
@@ -216,8 +220,8 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 	c.sess.deliverState(encode("transfer", msg))
 }
 
-// transferred ends the call as transferred: callTransferred, then
-// callEnded COMPLETED; BYE follows unless the trunk sends it.
+// transferred ends the call as transferred: callEnded COMPLETED; BYE
+// follows unless the trunk sends it.
 func (c *Call) transferred() {
 	x := c.xfer
 	if x == nil || x.transferred || !c.state.Live() {
@@ -226,7 +230,6 @@ func (c *Call) transferred() {
 	x.transferred = true
 	c.log.Info("call transferred", zap.String("target", x.to))
 	c.sess.deliverState(encode("transfer", &transferStatusMsg{CallID: c.ID, To: x.to, State: "succeeded", SIPCode: 200, Initiator: "rep"}))
-	c.sdk("callTransferred", callTransferredData{ExternalCallID: c.ID})
 	c.end(Ending{Answered: true}, "The call was transferred to "+x.to+".")
 	if !c.sipDone {
 		c.after(transferByeWait, callEvent{kind: evTransferBye})
@@ -250,4 +253,16 @@ func (c *Call) transferHangup(ev sip.Event) bool {
 		x.hungup = true
 	}
 	return true
+}
+
+// transferNote adds the transfer to the rep's notes for hs_call_body.
+func (c *Call) transferNote(notes string) string {
+	if c.xfer == nil || !c.xfer.transferred {
+		return notes
+	}
+	note := "Transferred to " + c.xfer.to + "."
+	if notes == "" {
+		return note
+	}
+	return notes + "\n\n" + note
 }

@@ -55,7 +55,8 @@ func transferStates(p *softphone.Phone, id string) string {
 
 // TestTransferSucceeds: REFER, 202, NOTIFY 100 then 200, the trunk's BYE.
 // The rep sees requested → accepted → trying → succeeded and the call
-// ends; HubSpot sees callTransferred, then callEnded COMPLETED.
+// ends; HubSpot sees callEnded COMPLETED and the transfer in hs_call_body
+// (no callTransferred: the SDK keeps it for unanswered inbound calls).
 func TestTransferSucceeds(t *testing.T) {
 	trunk, _, p, id := answeredToneCall(t, "transfer_ok.xml")
 	st, err := p.Transfer(ctxFor(t, 10*time.Second), id, transferTarget)
@@ -78,12 +79,12 @@ func TestTransferSucceeds(t *testing.T) {
 	if err := trunk.Wait(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WrapUp(ctxFor(t, 10*time.Second), id, "", ""); err != nil {
+	if err := p.WrapUp(ctxFor(t, 10*time.Second), id, "", "Wants a demo"); err != nil {
 		t.Fatal(err)
 	}
 	// callCompleted may still be in flight when the wrap-up returns.
 	evs := callEvents(t, p)
-	for deadline := time.Now().Add(5 * time.Second); len(evs) < 5 && time.Now().Before(deadline); evs = callEvents(t, p) {
+	for deadline := time.Now().Add(5 * time.Second); len(evs) < 4 && time.Now().Before(deadline); evs = callEvents(t, p) {
 		select {
 		case <-p.Events():
 		case <-time.After(50 * time.Millisecond):
@@ -92,14 +93,17 @@ func TestTransferSucceeds(t *testing.T) {
 	var names []string
 	for _, e := range evs {
 		names = append(names, e.Name)
-		if e.Name == "callTransferred" && e.Data["externalCallId"] != id {
-			t.Errorf("callTransferred.externalCallId = %v, want %s", e.Data["externalCallId"], id)
+		if e.Name == "callCompleted" {
+			props, _ := e.Data["engagementProperties"].(map[string]any)
+			if body := props["hs_call_body"]; body != "Wants a demo\n\nTransferred to +15550100123." {
+				t.Errorf("hs_call_body %q, want the rep's notes and the transfer", body)
+			}
 		}
 		if e.Name == "callEnded" && e.Data["callEndStatus"] != "COMPLETED" {
 			t.Errorf("callEnded.callEndStatus = %v, want COMPLETED", e.Data["callEndStatus"])
 		}
 	}
-	if got, want := strings.Join(names, ","), "outgoingCall,callAnswered,callTransferred,callEnded,callCompleted"; got != want {
+	if got, want := strings.Join(names, ","), "outgoingCall,callAnswered,callEnded,callCompleted"; got != want {
 		t.Errorf("HubSpot saw %s, want %s", got, want)
 	}
 }
