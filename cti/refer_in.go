@@ -35,8 +35,8 @@ func ReferHandler(h *Hub) func(*sip.IncomingRefer) {
 		c := h.calls[r.CallID]
 		h.mu.Unlock()
 		if c == nil || !c.post(callEvent{kind: evReferIn, refer: r}) {
-			go notifyRefer(r, 603, "Declined")
-			return
+			// On sip's goroutine for this REFER: it may wait.
+			notifyRefer(r, 603, "Declined")
 		}
 	}
 }
@@ -44,6 +44,20 @@ func ReferHandler(h *Hub) func(*sip.IncomingRefer) {
 // notifyRefer sends r's final NOTIFY (it waits for the response).
 func notifyRefer(r *sip.IncomingRefer, code int, reason string) {
 	_ = r.Notify(code, reason)
+}
+
+// notifyLater sends r's final NOTIFY, then runs then (if any), off the
+// call's goroutine: the NOTIFY waits for its response (at most seconds).
+// The Hub waits for it on shutdown.
+func (c *Call) notifyLater(r *sip.IncomingRefer, code int, reason string, then func()) {
+	c.hub.wg.Add(1)
+	go func() {
+		defer c.hub.wg.Done()
+		notifyRefer(r, code, reason)
+		if then != nil {
+			then()
+		}
+	}()
 }
 
 // referLeg is a new call placed for a trunk's REFER (owned by run).
@@ -76,7 +90,7 @@ func (c *Call) onReferIn(r *sip.IncomingRefer) {
 	if c.state != StateAnswered || c.xfer != nil || c.referLeg != nil {
 		c.log.Info("trunk's REFER declined: the call is not answered or a transfer is in progress",
 			zap.Stringer("state", c.state))
-		go notifyRefer(r, 603, "Declined")
+		c.notifyLater(r, 603, "Declined", nil)
 		return
 	}
 	c.legSeq++
@@ -88,7 +102,7 @@ func (c *Call) onReferIn(r *sip.IncomingRefer) {
 	}, func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev, seq: seq}) })
 	if err != nil {
 		c.log.Warn("INVITE for the trunk's REFER not sent", zap.String("target", r.Target), zap.Error(err))
-		go notifyRefer(r, 503, "Service Unavailable")
+		c.notifyLater(r, 503, "Service Unavailable", nil)
 		return
 	}
 	leg.trunk = tc
@@ -110,7 +124,7 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		_ = leg.trunk.Hangup(context.Background())
 		if ev.Kind != sip.EventProvisional {
 			c.referLeg = nil
-			go notifyRefer(leg.refer, 487, "Request Terminated")
+			c.notifyLater(leg.refer, 487, "Request Terminated", nil)
 		}
 		return
 	}
@@ -123,7 +137,7 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		if err := c.media.SetTrunkAnswer(ev.SDP); err != nil {
 			c.log.Warn("the transfer target's SDP is unusable; staying on the old leg", zap.Error(err))
 			_ = leg.trunk.Hangup(context.Background())
-			go notifyRefer(leg.refer, 488, "Not Acceptable Here")
+			c.notifyLater(leg.refer, 488, "Not Acceptable Here", nil)
 			msg.State, msg.Message = "failed", "The carrier's transfer failed: the new party's audio is unusable."
 			c.referFailed(leg)
 			break
@@ -133,12 +147,11 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		c.media.MarkAnswered()
 		// The referrer hears the outcome first, then our BYE of the old
 		// dialog (RFC 5589 6.1).
-		go func() {
-			notifyRefer(leg.refer, 200, "OK")
+		c.notifyLater(leg.refer, 200, "OK", func() {
 			if err := old.Hangup(context.WithoutCancel(context.Background())); err != nil {
 				c.log.Warn("hang up the old leg", zap.Error(err))
 			}
-		}()
+		})
 		c.log.Info("call moved to the transfer target", zap.String("target", leg.target))
 		msg.State = "succeeded"
 		c.sess.deliverState(encode("transfer", msg))
@@ -150,7 +163,7 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		if code < 300 {
 			code, reason = 487, "Request Terminated"
 		}
-		go notifyRefer(leg.refer, code, reason)
+		c.notifyLater(leg.refer, code, reason, nil)
 		c.log.Info("the trunk's transfer failed; the call goes on", zap.Int("sipCode", ev.Code), zap.Error(ev.Err))
 		msg.State = "failed"
 		msg.Message = fmt.Sprintf("The carrier's transfer to %s failed (%d %s).", leg.target, code, reason)
