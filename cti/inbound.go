@@ -205,6 +205,8 @@ type inCall struct {
 	recording  bool
 	vmDone     bool
 	timers     []*time.Timer
+	xfer       *transferState // the rep's transfer in progress (transfer_inbound.go)
+	xferSeq    int
 }
 
 func (c *inCall) post(ev callEvent) bool {
@@ -481,6 +483,9 @@ func (c *inCall) advance() {
 }
 
 func (c *inCall) handle(ev callEvent) {
+	if c.onTransferEvent(ev) {
+		return
+	}
 	o := ev.offer
 	switch ev.kind {
 	case evSIP:
@@ -1093,6 +1098,7 @@ func (o *offer) complete(outcome, notes string, auto bool) {
 	if o.state != StateEnded {
 		return
 	}
+	notes = o.c.transferNote(o, notes)
 	o.autoPending = false
 	o.engagementDone = true
 	o.flushEnded()

@@ -1,7 +1,6 @@
 package cti
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -10,7 +9,8 @@ import (
 	"github.com/hubline/hubline/sip"
 )
 
-// Blind transfer of an answered outbound call (docs/protocol.md "transfer").
+// Blind transfer of an answered call (docs/protocol.md "transfer"); this
+// file has the outbound side, transfer_inbound.go the inbound one.
 // The rep sends {"type":"transfer","callId":…,"to":…}; the number is read
 // like a dialled one (invalid: error invalid_number, nothing sent). The
 // trunk leg sends REFER (sip.Outbound.Transfer) and every step comes back
@@ -102,10 +102,6 @@ type transferrer interface {
 func (c *conn) handleTransfer(re string, m *transferMsg) {
 	call := c.callFor(re, m.CallID)
 	if call == nil {
-		return
-	}
-	if _, ok := call.(*Call); !ok {
-		c.sendError(re, m.CallID, protoErr("transfer_unsupported", "Transferring incoming calls is not available yet."))
 		return
 	}
 	call.post(callEvent{kind: evTransfer, conn: c, re: re, transfer: &transferEvent{to: m.To}})
@@ -204,14 +200,7 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 		}
 		c.xfer = nil
 		msg.State = "failed"
-		switch {
-		case ev.Code > 0:
-			msg.Message = fmt.Sprintf("Transfer failed: %d %s. The call is still connected.", ev.Code, ev.Reason)
-		case ev.Err != nil && x.accepted:
-			msg.Message = "Transfer failed: the carrier did not report the outcome in time. The call is still connected."
-		default:
-			msg.Message = "Transfer failed: the carrier did not answer. The call is still connected."
-		}
+		msg.Message = transferFailure(ev, x.accepted)
 		c.log.Info("transfer failed; the call goes on", zap.Int("sipCode", ev.Code), zap.String("sipReason", ev.Reason),
 			zap.Bool("accepted", ev.Accepted), zap.Error(ev.Err))
 	default:

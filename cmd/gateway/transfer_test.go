@@ -265,3 +265,46 @@ func TestTrunkReferForbiddenByDefault(t *testing.T) {
 		t.Errorf("the rep was told of %d transfer steps for a refused REFER", n)
 	}
 }
+
+// TestInboundTransferSucceeds: the rep answers an inbound call and
+// transfers it; SIPp (the calling trunk) checks the REFER in its dialog,
+// accepts it, NOTIFYs 100 and 200 and hangs up. The rep's call ends
+// COMPLETED, HubSpot gets no callTransferred (the call was answered).
+func TestInboundTransferSucceeds(t *testing.T) {
+	g := inboundGateway(t)
+	p := availableRep(t, g, testUser)
+	trunk := callGateway(t, g, "inbound_transfer.xml", map[string]string{"did": repDID}, sipptest.Options{RTPEcho: true})
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, repTone, "the rep's tone echoed by the caller's side")
+	if _, err := p.Transfer(ctxFor(t, 10*time.Second), c.CallID, transferTarget); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if _, err := p.WaitTransfer(ctxFor(t, 10*time.Second), c.CallID, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	if got := transferStates(p, c.CallID); got != "requested,accepted,trying,succeeded" {
+		t.Errorf("transfer steps %s, want requested,accepted,trying,succeeded", got)
+	}
+	ended := waitState(t, p, c.CallID, softphone.StateEnded)
+	if ended.EndStatus != "COMPLETED" || !strings.Contains(ended.Message, "+15550100123") {
+		t.Errorf("ended %s %q, want COMPLETED, transferred", ended.EndStatus, ended.Message)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WrapUp(ctxFor(t, 10*time.Second), c.CallID, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	evs := inboundEvents(t, p, c.CallID, []string{"incomingCall", "callAnswered", "callEnded", "callCompleted"}, "COMPLETED")
+	props, _ := evs[3].Data["engagementProperties"].(map[string]any)
+	if props["hs_call_body"] != "Transferred to +15550100123." {
+		t.Errorf("hs_call_body %q, want the transfer", props["hs_call_body"])
+	}
+}
