@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -240,4 +241,32 @@ func TestSippReferBadTargetDeclined(t *testing.T) {
 		t.Errorf("OnRefer called for a target on another host: %+v", r)
 	default:
 	}
+}
+
+// The trunk takes the REFER but never NOTIFYs: after NotifyWait the
+// transfer fails (accepted, ErrTimeout) and the call is still up.
+func TestSippTransferNoNotifyTimesOut(t *testing.T) {
+	s := startSipp(t, "transfer_silent.xml")
+	u := newTestUA(t)
+	u.refer.notifyWait = 500 * time.Millisecond
+	rec := newRecorder()
+	c := dial(t, u, sippTrunk(s), testInvite(), rec)
+	rec.answered(t)
+	tr := newTransferRec()
+	if err := c.Transfer(testTransfer, tr.on); err != nil {
+		t.Fatalf("Transfer: %v", err)
+	}
+	tr.want(t, TransferAccepted, 202)
+	if ev := tr.want(t, TransferFailed, 0); !ev.Accepted || !errors.Is(ev.Err, ErrTimeout) {
+		t.Errorf("failed %+v, want accepted and a timeout", ev)
+	}
+	select {
+	case ev := <-rec.ch:
+		t.Fatalf("call event %v after the transfer timed out; the call must stay up", ev.Kind)
+	case <-time.After(200 * time.Millisecond):
+	}
+	c.Hangup(context.Background())
+	rec.want(t, EventEnded)
+	passed(t, s)
+	u.Close()
 }

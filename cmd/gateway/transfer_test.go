@@ -308,3 +308,22 @@ func TestInboundTransferSucceeds(t *testing.T) {
 		t.Errorf("hs_call_body %q, want the transfer", props["hs_call_body"])
 	}
 }
+
+// TestTransferByeWithoutNotify: the trunk answers 202 and hangs up without
+// any NOTIFY: the transfer went through (COMPLETED, the rep is told).
+func TestTransferByeWithoutNotify(t *testing.T) {
+	trunk, _, p, id := answeredToneCall(t, "transfer_bye_no_notify.xml")
+	if _, err := p.Transfer(ctxFor(t, 10*time.Second), id, transferTarget); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if _, err := p.WaitTransfer(ctxFor(t, 10*time.Second), id, "succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	c := waitState(t, p, id, softphone.StateEnded)
+	if c.EndStatus != "COMPLETED" || !strings.Contains(c.Message, "transferred") {
+		t.Errorf("ended %s %q, want COMPLETED, transferred", c.EndStatus, c.Message)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
