@@ -442,6 +442,7 @@ func (c *Call) transition(trig Trigger) bool {
 
 // end moves a live call to ended, releases its media and tells HubSpot.
 func (c *Call) end(e Ending, msg string) {
+	c.dropReferLeg()
 	c.endStatus = EndStatusFor(e)
 	c.endedAt = time.Now()
 	c.message = msg

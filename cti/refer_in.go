@@ -119,15 +119,6 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		c.log.Debug("event of a replaced trunk leg", zap.Int("leg", seq), zap.Stringer("kind", ev.Kind))
 		return
 	}
-	if !c.state.Live() {
-		// The rep hung up meanwhile: the new call goes too.
-		_ = leg.trunk.Hangup(context.Background())
-		if ev.Kind != sip.EventProvisional {
-			c.referLeg = nil
-			c.notifyLater(leg.refer, 487, "Request Terminated", nil)
-		}
-		return
-	}
 	msg := &transferStatusMsg{CallID: c.ID, To: leg.target, Initiator: "carrier", SIPCode: ev.Code, SIPReason: ev.Reason}
 	switch ev.Kind {
 	case sip.EventProvisional:
@@ -184,4 +175,21 @@ func (c *Call) referFailed(leg *referLeg) {
 	}
 	c.sipDone = true
 	c.end(Ending{Answered: true}, "The other party hung up.")
+}
+
+// dropReferLeg hangs up the new call of a carrier's transfer when the rep's
+// call ends first (CANCEL or BYE; its later events are ignored), so that
+// it cannot stay up on the trunk with nobody on it. end calls it.
+func (c *Call) dropReferLeg() {
+	leg := c.referLeg
+	if leg == nil {
+		return
+	}
+	c.referLeg = nil
+	c.log.Info("the call ended during the carrier's transfer; hanging up the new call", zap.String("target", leg.target))
+	if err := leg.trunk.Hangup(context.WithoutCancel(context.Background())); err != nil {
+		c.log.Warn("hang up the transfer's new call", zap.Error(err))
+	}
+	// No NOTIFY: the old dialog is being ended with BYE, which ends its
+	// subscription too (RFC 6665 4.4.1).
 }

@@ -327,3 +327,30 @@ func TestTransferByeWithoutNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrunkReferRepHangsUpWhileTargetRings: the rep hangs up while the new
+// call of a carrier's transfer rings: the old dialog gets BYE and the new
+// call CANCEL (SIPp B checks it), so nothing stays up on the trunk.
+func TestTrunkReferRepHangsUpWhileTargetRings(t *testing.T) {
+	dir := t.TempDir()
+	writeUlawWAV(t, filepath.Join(dir, "tone.wav"), trunkTone, 3*time.Second)
+	a := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario("refer_in_rep_hangs_up.xml")), Dir: dir})
+	b := sipptest.Start(t, sipptest.Options{Scenario: mustAbs(t, scenario("transfer_target_rings.xml"))})
+	g := startGateway(t, gwConfig{trunk: a.Addr,
+		extra: "    maxCalls: 1\n    acceptRefer: true\n  - name: target\n    address: " + b.Addr + "\n"})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if _, err := p.WaitTransfer(ctxFor(t, 15*time.Second), id, "ringing"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(10 * time.Second); err != nil {
+		t.Fatalf("target: %v", err)
+	}
+	if err := a.Wait(10 * time.Second); err != nil {
+		t.Fatalf("referrer: %v", err)
+	}
+}
