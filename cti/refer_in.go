@@ -137,7 +137,7 @@ func (c *Call) onLegEvent(seq int, ev sip.Event) {
 		c.trunk, c.leg, c.to = leg.trunk, leg.seq, leg.target
 		c.media.MarkAnswered()
 		// The referrer hears the outcome first, then our BYE of the old
-		// dialog (RFC 5589 6.1).
+		// dialog (RFC 5589).
 		c.notifyLater(leg.refer, 200, "OK", func() {
 			if err := old.Hangup(context.WithoutCancel(context.Background())); err != nil {
 				c.log.Warn("hang up the old leg", zap.Error(err))
@@ -191,5 +191,5 @@ func (c *Call) dropReferLeg() {
 		c.log.Warn("hang up the transfer's new call", zap.Error(err))
 	}
 	// No NOTIFY: the old dialog is being ended with BYE, which ends its
-	// subscription too (RFC 6665 4.4.1).
+	// subscription too (RFC 6665).
 }

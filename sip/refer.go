@@ -229,7 +229,7 @@ type referTable struct {
 	notifyWait time.Duration
 }
 
-// referSub is one transfer's implicit subscription (RFC 3515 2.4.4).
+// referSub is one transfer's implicit subscription (RFC 3515).
 type referSub struct {
 	callID    string
 	localTag  string // our tag: the NOTIFY's To tag
@@ -429,7 +429,7 @@ func (u *UA) followTransfer(log *zap.Logger, sub *referSub, tx gosip.ClientTrans
 		return false
 	}
 	onNotify := func(req *gosip.Request) bool {
-		// A NOTIFY may overtake the 202 (RFC 3515 2.4.4): it accepts.
+		// A NOTIFY may overtake the 202 (RFC 3515): it accepts.
 		code, reason, err := ParseSipfrag(req.Body())
 		if err != nil {
 			log.Info("NOTIFY without a usable sipfrag", zap.Error(err))
@@ -524,7 +524,7 @@ func terminated(req *gosip.Request) bool {
 
 // handleNotify answers a NOTIFY of a transfer in progress with 200 and
 // passes it on; 489 for another event package, 481 when no transfer
-// matches (RFC 6665 4.1.3).
+// matches (RFC 6665).
 func (u *UA) handleNotify(req *gosip.Request, tx gosip.ServerTransaction) {
 	sub := u.refer.lookup(req)
 	if sub == nil {
