@@ -1,6 +1,7 @@
 package cti
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -188,6 +189,12 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 		c.transferred()
 		return
 	case sip.TransferFailed:
+		if !x.hungup && errors.Is(ev.Err, sip.ErrDialogState) {
+			// The dialog ended under the transfer; its end event, on its
+			// way, decides (the trunk's BYE after a 202 is a success).
+			x.accepted = x.accepted || ev.Accepted
+			return
+		}
 		if x.hungup {
 			if ev.Accepted {
 				c.transferred()

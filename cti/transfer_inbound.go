@@ -1,6 +1,7 @@
 package cti
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -107,6 +108,12 @@ func (c *inCall) onTransferProgress(te *transferEvent) {
 		c.transferred()
 		return
 	case sip.TransferFailed:
+		if !x.hungup && errors.Is(ev.Err, sip.ErrDialogState) {
+			// The dialog ended under the transfer; its end event, on its
+			// way, decides (the trunk's BYE after a 202 is a success).
+			x.accepted = x.accepted || ev.Accepted
+			return
+		}
 		if x.hungup {
 			if ev.Accepted {
 				c.transferred()
