@@ -74,6 +74,9 @@ type callEvent struct {
 	// evHoldResult: what was asked, and the re-INVITE's outcome (sdp the answer).
 	hold bool
 	err  error
+	// Transfers (transfer.go, refer_in.go).
+	transfer *transferEvent
+	refer    *sip.IncomingRefer
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -117,6 +120,10 @@ type Call struct {
 	mediaOutages   int
 	timers         []*time.Timer
 	hold           holdState
+	xfer           *transferState // the transfer in progress (transfer.go)
+	xferSeq        int
+	leg, legSeq    int       // the current trunk leg's number, the last one given (refer_in.go)
+	referLeg       *referLeg // the new call of a trunk's REFER, until it answers or fails
 }
 
 func (c *Call) snapshot() callSnapshot {
@@ -194,6 +201,9 @@ func (c *Call) run() {
 }
 
 func (c *Call) handle(ev callEvent) {
+	if c.onTransferEvent(ev) {
+		return
+	}
 	switch ev.kind {
 	case evSIP:
 		c.onSIP(ev.sip)
@@ -337,6 +347,9 @@ func (c *Call) onSIP(ev sip.Event) {
 			zap.String("reasonHeader", ev.ReasonHeader), zap.Bool("ringTimeout", ev.RingTimeout), zap.Error(ev.Err))
 		c.end(e, msg)
 	case sip.EventHangup:
+		if c.transferHangup(ev) {
+			return
+		}
 		c.sipDone = true
 		c.reasonHeader = ev.ReasonHeader
 		if c.state.Live() {
@@ -448,6 +461,7 @@ func (c *Call) transition(trig Trigger) bool {
 
 // end moves a live call to ended, releases its media and tells HubSpot.
 func (c *Call) end(e Ending, msg string) {
+	c.dropReferLeg()
 	c.endStatus = EndStatusFor(e)
 	c.endedAt = time.Now()
 	c.message = msg
@@ -479,6 +493,7 @@ func (c *Call) flushEnded() {
 
 // complete sends callCompleted with the rep's wrap-up.
 func (c *Call) complete(outcome, notes string, auto bool) {
+	notes = c.transferNote(notes)
 	c.engagementDone = true
 	c.flushEnded()
 	props := map[string]string{

@@ -254,6 +254,8 @@ func (c *conn) handle(m clientMsg) bool {
 		}
 	case *setAvailableMsg:
 		s.setAvailable(*m.Available, "", c, re)
+	case *transferMsg:
+		c.handleTransfer(re, m)
 	}
 	return true
 }

@@ -461,14 +461,7 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 	}
 	c.media = ms
 	c.startedAt = time.Now()
-	inv := sip.Invite{
-		CallID: id, To: to, From: c.from, FromName: s.user.DisplayName, SDP: ms.TrunkOffer(),
-		Session: &sessionHandler{media: ms, hold: &c.hold, notify: notifier(c.events, callEvent{kind: evRemoteHold})},
-	}
-	if k, ok := ms.(interface{ TrunkCrypto() []string }); ok {
-		inv.Crypto = k.TrunkCrypto() // used by trunks with SRTP (sip/sdes.go)
-	}
-	tc, err := h.opts.Trunk.Dial(context.Background(), inv, func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev}) })
+	tc, err := h.opts.Trunk.Dial(context.Background(), c.invite(id, to), func(ev sip.Event) { c.post(callEvent{kind: evSIP, sip: ev}) })
 	if err != nil {
 		_ = ms.Close()
 		c.log.Error("INVITE not sent", zap.Error(err))
@@ -493,4 +486,18 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 		CreateEngagement: true, DialingContext: dialingContext,
 	})
 	go func() { defer h.wg.Done(); c.run() }()
+}
+
+// invite is the INVITE of the call's trunk leg to number to with Call-ID
+// id: the media's offer (with SDES keys for trunks with SRTP, sip/sdes.go)
+// and the handler of the trunk's in-dialog offers (hold, new address).
+func (c *Call) invite(id, to string) sip.Invite {
+	inv := sip.Invite{
+		CallID: id, To: to, From: c.from, FromName: c.sess.user.DisplayName, SDP: c.media.TrunkOffer(),
+		Session: &sessionHandler{media: c.media, hold: &c.hold, notify: notifier(c.events, callEvent{kind: evRemoteHold})},
+	}
+	if k, ok := c.media.(interface{ TrunkCrypto() []string }); ok {
+		inv.Crypto = k.TrunkCrypto()
+	}
+	return inv
 }

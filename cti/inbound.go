@@ -203,6 +203,8 @@ type inCall struct {
 	vmDone     bool
 	timers     []*time.Timer
 	hold       holdState
+	xfer       *transferState // the rep's transfer in progress (transfer_inbound.go)
+	xferSeq    int
 }
 
 func (c *inCall) post(ev callEvent) bool {
@@ -491,6 +493,9 @@ func (c *inCall) advance() {
 }
 
 func (c *inCall) handle(ev callEvent) {
+	if c.onTransferEvent(ev) {
+		return
+	}
 	o := ev.offer
 	switch ev.kind {
 	case evSIP:
@@ -1112,6 +1117,7 @@ func (o *offer) complete(outcome, notes string, auto bool) {
 	if o.state != StateEnded {
 		return
 	}
+	notes = o.c.transferNote(o, notes)
 	o.autoPending = false
 	o.engagementDone = true
 	o.flushEnded()

@@ -35,6 +35,8 @@ type Call struct {
 	hangup     chan struct{}        // closed by Hangup
 	byes       chan *gosip.Request  // BYEs from the trunk, already answered with 200
 	late2xx    chan *gosip.Response // 2xx that came before run took the first one in
+	dlgReqs    chan dlgReq          // in-dialog requests to send (refer.go)
+	done       chan struct{}        // closed when run returns
 
 	evMu    sync.Mutex // guards evQueue
 	evQueue []Event
@@ -61,6 +63,8 @@ func (u *UA) newCall(tr trunkConf, inv Invite, onEvent func(Event), ring time.Du
 		hangup:   make(chan struct{}),
 		byes:     make(chan *gosip.Request, 1),
 		late2xx:  make(chan *gosip.Response, 4),
+		dlgReqs:  make(chan dlgReq),
+		done:     make(chan struct{}),
 		evReady:  make(chan struct{}, 1),
 		offers:   newDialogOffers(inv.Session),
 	}
@@ -261,6 +265,7 @@ func (c *Call) run() {
 		}
 	}
 	c.ua.unregister(c)
+	close(c.done)
 	c.log.Info("call over", zap.Stringer("event", ev.Kind), zap.Int("code", ev.Code),
 		zap.String("reasonHeader", ev.ReasonHeader), zap.Bool("canceled", ev.Canceled),
 		zap.Bool("ringTimeout", ev.RingTimeout), zap.Error(ev.Err))
@@ -333,6 +338,8 @@ func (r *callRun) loop() Event {
 			r.onPrackResponse(res)
 		case <-r.prackDone():
 			r.onPrackDone()
+		case q := <-c.dlgReqs:
+			r.onDlgReq(q)
 		case <-closing:
 			r.onClose()
 		case ir := <-c.offers.reqs:

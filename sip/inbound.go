@@ -203,6 +203,7 @@ type InboundInvite struct {
 	inDialog   chan inDialogReq    // PRACKs (rel100.go)
 	session    sessionConf         // the trunk's session timer settings
 	prack      bool                // the trunk's PRACK setting
+	dlgReqs    chan dlgReq         // in-dialog requests to send (refer.go)
 	canceled   chan struct{}       // closed when the caller CANCELs
 	cancelOnce sync.Once
 	final      chan struct{} // closed once the INVITE has its final response (or never will)
@@ -241,6 +242,7 @@ func (u *UA) newInbound(ts *trunkState, req *gosip.Request, tx gosip.ServerTrans
 		inDialog: make(chan inDialogReq),
 		session:  ts.conf.session,
 		prack:    ts.conf.prack,
+		dlgReqs:  make(chan dlgReq),
 		canceled: make(chan struct{}),
 		final:    make(chan struct{}),
 		done:     make(chan struct{}),

@@ -166,6 +166,9 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 	if tr.callerID.Privacy == "id" {
 		req.AppendHeader(gosip.NewHeader("Privacy", "id"))
 	}
+	if rb := referredByHeader(c.inv.ReferredBy); rb != nil {
+		req.AppendHeader(rb)
+	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", u.userAgent))
 	req.AppendHeader(gosip.NewHeader("Allow", allowMethods))
 	addSessionHeaders(req, tr.session, tr.session.expires)

@@ -50,6 +50,10 @@ type Options struct {
 	// tests only, which need short session intervals; production leaves it
 	// zero. Zero: 90s (RFC 4028).
 	SessionTimerFloor time.Duration
+	// OnRefer takes the REFERs of trunks with AcceptRefer, already answered
+	// 202 (refer_in.go); it must report the outcome with
+	// IncomingRefer.Notify. Nil: REFER gets 403.
+	OnRefer func(*IncomingRefer)
 }
 
 // SourcePolicy says how the UA treats a request from an address that is no
@@ -125,6 +129,11 @@ type Trunk struct {
 	// Keepalive makes the UA probe the trunk with OPTIONS. Zero: no probing;
 	// the trunk always counts as up.
 	Keepalive Keepalive
+	// AcceptRefer lets the trunk transfer our calls with REFER (RFC 5589,
+	// hubline as the transferee): 202, a new call to the Refer-To number
+	// on this trunk, NOTIFY progress, the old dialog ended on success.
+	// Needs Options.OnRefer. False: REFER gets 403 Forbidden.
+	AcceptRefer bool
 	// InboundAllow are networks besides the trunk's resolved addresses (its
 	// host, its Route hosts, its registrar) that may send it out-of-dialog
 	// requests. Empty: none.
@@ -230,6 +239,9 @@ type Invite struct {
 	// Session answers the trunk's offers within the dialog (re-INVITE,
 	// UPDATE: hold, new media address, codec change). Nil: they get 488.
 	Session SessionHandler
+	// ReferredBy is the Referred-By of a call placed because a trunk
+	// transferred one of ours (RFC 3892), sent as is. Empty: none.
+	ReferredBy string
 }
 
 // EventKind says what happened to an outbound Call.

@@ -37,6 +37,7 @@ type trunkConf struct {
 	session       sessionConf // session timers (timer.go)
 	prack         bool        // reliable 18x to INVITEs that support 100rel (rel100.go)
 	srtp          string      // SRTPOff, SRTPOptional or SRTPMandatory (sdes.go)
+	acceptRefer   bool
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -85,6 +86,7 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		register:      t.Register,
 		keepalive:     t.Keepalive,
 		prack:         t.PRACK,
+		acceptRefer:   t.AcceptRefer,
 	}
 	bad := func(format string, args ...any) (trunkConf, error) {
 		return tc, fmt.Errorf("sip: trunk %q: %s", t.Name, fmt.Sprintf(format, args...))

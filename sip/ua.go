@@ -49,11 +49,13 @@ type UA struct {
 	unknown    SourcePolicy  // for out-of-dialog requests from unknown sources
 	unknownOpt SourcePolicy  // the same for OPTIONS
 	onInvite   func(*InboundInvite)
+	onRefer    func(*IncomingRefer)
 	instance   string // random; makes the Call-IDs of REGISTER and OPTIONS unique
 
 	seFloor time.Duration // the lowest Min-SE a trunk may have (timer.go)
 
 	trust atomic.Pointer[trustTable] // trunks' addresses; replaced by the resolver
+	refer referTable                 // transfers in progress (refer.go)
 
 	tlsMu    sync.Mutex             // guards tlsDials
 	tlsDials map[string]*sync.Mutex // by address: serialises TLS dials
@@ -105,7 +107,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -168,6 +170,7 @@ func NewUA(opts Options) (*UA, error) {
 		unknownOpt: unknownOpt,
 		onInvite:   opts.OnInvite,
 		seFloor:    floor,
+		onRefer:    opts.OnRefer,
 		instance:   gosip.GenerateTagN(10),
 		tlsDials:   make(map[string]*sync.Mutex),
 		closing:    make(chan struct{}),
@@ -216,6 +219,8 @@ func NewUA(opts Options) (*UA, error) {
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
 	u.srv.OnUpdate(u.handleInDialogOffer)
+	u.srv.OnRefer(u.handleRefer)
+	u.srv.OnNotify(u.handleNotify)
 	u.srv.OnNoRoute(u.handleOther)
 
 	// Requests over UDP leave from the listener (Request.Laddr), so that

@@ -387,6 +387,8 @@ func (r *uasRun) loop() Event {
 			r.retransmitReliable()
 		case q := <-in.inDialog: // PRACKs (rel100.go)
 			r.onPrack(q)
+		case q := <-in.dlgReqs:
+			r.onDlgReq(q)
 		case <-in.ua.closing:
 			r.onClose()
 		}

@@ -138,6 +138,9 @@ type TrunkConfig struct {
 	// SRTP is SDES-SRTP on the trunk's media: off (default), optional, or
 	// mandatory (needs transport tls).
 	SRTP string `yaml:"srtp"`
+	// AcceptRefer lets the trunk transfer our calls with REFER (default
+	// false: 403).
+	AcceptRefer bool `yaml:"acceptRefer"`
 }
 
 type TrunkTLSConfig struct {
@@ -401,6 +404,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 		InviteTimeout: t.InviteTimeout,
 		Register:      sip.Registration{Enabled: t.Register.Enabled, Expires: t.Register.Expires, Registrar: t.Register.Registrar},
 		Keepalive:     sip.Keepalive{Interval: t.Keepalive.Interval, Timeout: t.Keepalive.Timeout, DownAfter: t.Keepalive.DownAfter},
+		AcceptRefer:   t.AcceptRefer,
 	}
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)

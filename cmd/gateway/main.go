@@ -175,6 +175,13 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, getenv func(string) 
 			}
 			_ = in.RejectAfter(503, "Service Unavailable", 0)
 		},
+		OnRefer: func(r *sip.IncomingRefer) {
+			if h := inbound.Load(); h != nil {
+				cti.ReferHandler(h)(r)
+				return
+			}
+			_ = r.Notify(503, "Service Unavailable")
+		},
 		ListenAddr:           cfg.SIP.Listen,
 		PublicHost:           cfg.SIP.PublicHost,
 		UserAgent:            cfg.SIP.UserAgent,

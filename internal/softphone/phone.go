@@ -114,6 +114,7 @@ type Phone struct {
 	session     *Session
 	initialized bool
 	sdk         []SDK
+	transfers   []TransferStatus // transfer.go
 	calls       map[string]*Call
 	media       map[string]*callMedia
 	lastCall    string
@@ -617,6 +618,8 @@ func (p *Phone) dispatch(m Message, env envelope) {
 		}
 	case *Call:
 		after = append(after, p.updateCallLocked(m)...)
+	case *TransferStatus:
+		p.transfers = append(p.transfers, *m)
 	}
 	p.answerLocked(m, env)
 	p.broadcastLocked()

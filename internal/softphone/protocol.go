@@ -328,6 +328,8 @@ func decodeMessage(frame []byte) (Message, envelope, error) {
 		m = new(SDK)
 	case "presence":
 		m = new(Presence)
+	case "transfer":
+		m = new(TransferStatus)
 	default:
 		return &Unknown{Kind: env.Type, Raw: append(json.RawMessage(nil), frame...)}, env, nil
 	}

@@ -160,6 +160,9 @@ function fromGateway(m) {
         );
       }
       break;
+    case "transfer":
+      transferUpdate(m);
+      break;
     case "sdk":
       if (typeof m.name !== "string") break;
       if (m.name === "outgoingCall" && m.data && m.data.dialingContext && S.call && !S.call.context) {
@@ -182,6 +185,12 @@ function gatewayError(m) {
   if (m.re && m.re === S.acceptId) S.acceptId = "";
   if (m.re && m.re === S.holdId) S.holdId = "";
   if (m.re && m.re === S.availId) S.availId = "";
+  if (m.re && S.call && m.re === S.call.xferId) {
+    // The transfer was not started: say why in the transfer panel.
+    S.call.xferId = "";
+    S.call.xfer = { state: "failed", message: message };
+    return;
+  }
   if (m.re && m.re === S.wrapId) {
     S.wrapId = "";
     if (code === "no_such_call" && S.call) S.call = null;
@@ -285,6 +294,8 @@ function callUpdate(m) {
     // Answered here after it rang: a fresh start of the media, not a restore.
     if (prevState === "ringing" && m.state === "answered") prev.fresh = true;
     if (!!m.held !== !!prev.held) S.holdId = "";
+    // The carrier moved the call to another party (a REFER): the old contact's name no longer applies.
+    if (m.direction === "OUTBOUND" && prev.toNumber && m.toNumber && m.toNumber !== prev.toNumber) prev.context = null;
     Object.assign(prev, m);
     // Absent means false: the gateway omits them then.
     prev.held = !!m.held;
@@ -538,7 +549,92 @@ function toggleHold() {
 function toggleKeypad() {
   if (!S.call) return;
   S.call.dtmfOpen = !S.call.dtmfOpen;
+  if (S.call.dtmfOpen) S.call.xferOpen = false;
   render();
+}
+
+function toggleTransfer() {
+  const call = S.call;
+  if (!call) return;
+  call.xferOpen = !call.xferOpen;
+  if (call.xferOpen) {
+    call.dtmfOpen = false;
+    focusSoon("xfer-number");
+  }
+  render();
+}
+
+/** transferring: a transfer of the call is on its way (not failed, not done). */
+function transferring(call) {
+  return !!call && (!!call.xferId || (!!call.xfer && !["failed", "succeeded"].includes(call.xfer.state)));
+}
+
+function submitTransfer(ev) {
+  ev.preventDefault();
+  const call = S.call;
+  const number = $("xfer-number").value.trim();
+  if (!call || call.state !== "answered" || transferring(call)) return;
+  if (!number) {
+    call.xfer = { state: "failed", message: "Enter the number to transfer the call to." };
+    render();
+    return;
+  }
+  const id = gw.send("transfer", { callId: call.callId, to: number });
+  if (!id) {
+    fail("not_connected", "Not connected to the gateway. Try the transfer again when it reconnects.", false);
+    return;
+  }
+  call.xferId = id;
+  call.xfer = { state: "requested", to: number };
+  render();
+}
+
+/** transferUpdate takes the gateway's "transfer" progress of the current call. */
+function transferUpdate(m) {
+  const call = S.call;
+  if (!call || call.callId !== m.callId) return;
+  if (m.re && m.re === call.xferId) call.xferId = "";
+  call.xfer = m;
+  if (m.initiator === "carrier") call.xferOpen = true;
+  if (m.state === "failed") announce(m.message || "Transfer failed.");
+  if (m.state === "succeeded") announce(`Transferred to ${formatNumber(m.to)}`);
+}
+
+const XFER_TEXT = {
+  requested: (x) => `Transferring to ${formatNumber(x.to)}…`,
+  accepted: (x) => `The carrier is transferring the call to ${formatNumber(x.to)}…`,
+  trying: (x) => `Connecting ${formatNumber(x.to)}…`,
+  ringing: (x) => `Ringing ${formatNumber(x.to)}…`,
+  succeeded: (x) => `Transferred to ${formatNumber(x.to)}.`,
+  failed: (x) => x.message || "Transfer failed. The call is still connected.",
+};
+const XFER_CARRIER_TEXT = {
+  requested: (x) => `The other party is transferring you to ${formatNumber(x.to)}…`,
+  ringing: (x) => `The other party is transferring you to ${formatNumber(x.to)}: ringing…`,
+  succeeded: (x) => `You are now talking to ${formatNumber(x.to)}.`,
+  failed: (x) => x.message || "The other party's transfer failed. The call is still connected.",
+};
+
+function renderTransfer(call, elsewhere) {
+  const btn = $("btn-transfer");
+  const open = !!(call && call.xferOpen) && !elsewhere;
+  btn.setAttribute("aria-expanded", String(open));
+  btn.disabled = !call || elsewhere || call.state !== "answered";
+  show($("xfer"), open);
+  $("view-call").classList.toggle("xfer-open", open);
+  if (!open) return;
+  const busy = transferring(call);
+  $("xfer-number").disabled = busy;
+  $("xfer-go").disabled = busy || call.state !== "answered";
+  setText($("xfer-go"), busy ? "Transferring…" : "Transfer");
+  const x = call.xfer;
+  const status = $("xfer-status");
+  show(status, !!x);
+  if (!x) return;
+  const texts = x.initiator === "carrier" ? XFER_CARRIER_TEXT : XFER_TEXT;
+  const text = (texts[x.state] || XFER_TEXT.requested)(x);
+  setText(status, text);
+  status.dataset.tone = x.state === "failed" ? "bad" : x.state === "succeeded" ? "ok" : "";
 }
 
 function sendTone(d) {
@@ -850,6 +946,7 @@ function renderCall() {
   hold.setAttribute("aria-pressed", String(held));
   hold.disabled = !call || elsewhere || call.state !== "answered" || !!S.holdId;
   setText($("hold-label"), S.holdId ? (held ? "Resuming…" : "Holding…") : held ? "Resume" : "Hold");
+  renderTransfer(call, elsewhere);
   const kp = $("btn-keypad");
   const open = !!(call && call.dtmfOpen);
   kp.setAttribute("aria-expanded", String(open));
@@ -1100,6 +1197,8 @@ function bind() {
   $("btn-mute").addEventListener("click", toggleMute);
   $("btn-keypad").addEventListener("click", toggleKeypad);
   $("btn-hold").addEventListener("click", toggleHold);
+  $("btn-transfer").addEventListener("click", toggleTransfer);
+  $("xfer").addEventListener("submit", submitTransfer);
   $("wrap-form").addEventListener("submit", wrapUp);
   $("btn-answer").addEventListener("click", acceptCall);
   $("btn-decline").addEventListener("click", declineCall);

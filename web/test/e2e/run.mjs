@@ -620,6 +620,37 @@ const scenarios = {
     });
     await shotWidget("login-storage-blocked");
   },
+
+  /**
+   * Blind transfer: SIPp answers with 440 Hz, takes the REFER, then reports the target busy
+   * (NOTIFY 486). The rep opens Transfer, types a number, sees the failure; the call and its
+   * audio go on.
+   */
+  async transfer() {
+    await openHost();
+    await step("log in", login);
+    await step("click Call", () => clickCall(1052));
+    await step("answered", () => waitPhone("answered", 15000));
+    R.audio.before = await step("hear the trunk's tone", () => listen(440));
+    const f = await widget();
+    await step("open Transfer", () => f.click("#btn-transfer"));
+    await step("type the number", () => f.fill("#xfer-number", cfg.transferTo));
+    await shotWidget("transfer-panel");
+    await step("click Transfer", () => f.click("#xfer-go"));
+    R.extra.xferStatus = await step("transfer fails", async () => {
+      await f.waitForFunction(
+        () => document.getElementById("xfer-status").dataset.tone === "bad",
+        null,
+        { timeout: 15000, polling: 50 },
+      );
+      return f.evaluate(() => document.getElementById("xfer-status").textContent);
+    });
+    await shotWidget("transfer-failed");
+    R.extra.stateAfter = await f.evaluate(() => window.hubline.state());
+    R.audio.after = await step("still hear the trunk", () => listen(440));
+    await step("hang up", () => f.click("#btn-hangup"));
+    await step("call ended", () => waitMsg("CALL_ENDED"));
+  },
 };
 
 // ---------------------------------------------------------------------------------------
