@@ -90,6 +90,8 @@ const (
 	EventBrowserFailed
 	// EventRTPTimeout: an answered call's trunk leg went silent for RTPTimeout.
 	EventRTPTimeout
+	// EventDTMF: the trunk sent a digit as RFC 4733 telephone-event (Digit).
+	EventDTMF
 )
 
 // Event is reported by a Session to the callback given to NewSession. The
@@ -97,6 +99,8 @@ const (
 type Event struct {
 	Kind EventKind
 	Err  error
+	// Digit is EventDTMF's: 0-9 * # A-D.
+	Digit byte
 }
 
 // Candidate is a trickled ICE candidate, as in RTCIceCandidateInit.
