@@ -44,6 +44,8 @@ type Call struct {
 	ackMu     sync.Mutex // guards ack and remoteTag
 	ack       *gosip.Request
 	remoteTag string
+
+	info infoDialog // INFO in the dialog (info.go)
 }
 
 // newCall prepares a call; Dial registers it and sends its INVITE.
@@ -426,6 +428,7 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 		return
 	}
 	r.dlg = d
+	c.info.confirm(d, r.req.CSeq().SeqNo, sdpOf(res))
 	ack := c.ua.dialogRequest(d, gosip.ACK, r.req.CSeq().SeqNo)
 	c.setAck(ack, tagOf(d.to.Params))
 	if err := c.ua.write(&c.trunk, ack.Clone()); err != nil {
@@ -553,7 +556,7 @@ func (r *callRun) sendBye(outcome Event) {
 	c := r.c
 	r.phase = phaseBye
 	r.outcome = outcome
-	r.cseq++
+	r.cseq = c.info.bye(r.cseq)
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
 	tx, err := c.ua.send(ctx, &c.trunk, c.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq))
@@ -613,7 +616,7 @@ func (r *callRun) onClose() {
 	case phaseRinging:
 		r.bestEffort(c.ua.buildCancel(r.req))
 	case phaseAnswered:
-		r.cseq++
+		r.cseq = c.info.bye(r.cseq)
 		r.bestEffort(c.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq))
 		ev = Event{Kind: EventEnded}
 	case phaseBye:

@@ -124,6 +124,11 @@ type Trunk struct {
 	// host, its Route hosts, its registrar) that may send it out-of-dialog
 	// requests. Empty: none.
 	InboundAllow []netip.Prefix
+	// DTMFMode is how the rep's digits reach the trunk: "rfc4733"
+	// (telephone-event RTP), "info" (SIP INFO application/dtmf-relay) or
+	// "auto": RFC 4733 when the trunk's SDP has telephone-event, else INFO.
+	// Empty: auto.
+	DTMFMode DTMFMode
 }
 
 // CallerID is a trunk's caller-ID policy.
@@ -218,6 +223,8 @@ const (
 	EventHangup
 	// EventEnded: we sent BYE after answer and the dialog is over.
 	EventEnded
+	// EventDTMF: the trunk sent a digit (Digit) in SIP INFO (info.go).
+	EventDTMF
 )
 
 func (k EventKind) String() string {
@@ -232,6 +239,8 @@ func (k EventKind) String() string {
 		return "hangup"
 	case EventEnded:
 		return "ended"
+	case EventDTMF:
+		return "dtmf"
 	}
 	return "unknown"
 }
@@ -252,4 +261,6 @@ type Event struct {
 	// Trunk is the Name of the trunk the event comes from (with DialTrunks,
 	// the one the current attempt is on).
 	Trunk string
+	// Digit is EventDTMF's: 0-9 * # A-D.
+	Digit byte
 }

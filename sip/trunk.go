@@ -34,6 +34,7 @@ type trunkConf struct {
 	registrar     hostPortConf  // where REGISTER goes: Registrar, else host and port
 	keepalive     Keepalive     // defaults filled in when Interval > 0
 	allow         []netip.Prefix
+	dtmfMode      DTMFMode
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -90,6 +91,9 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		return bad("address: %v", err)
 	}
 	tc.host, tc.port = hp.host, hp.port
+	if tc.dtmfMode, err = parseDTMFMode(string(t.DTMFMode)); err != nil {
+		return bad("%v", err)
+	}
 	switch strings.ToLower(t.Transport) {
 	case "", "udp":
 		tc.transport = "UDP"

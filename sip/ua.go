@@ -102,7 +102,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -206,6 +206,7 @@ func NewUA(opts Options) (*UA, error) {
 	u.srv.OnAck(u.handleAck)
 	u.srv.OnCancel(u.handleCancel)
 	u.srv.OnOptions(u.handleOptions)
+	u.srv.OnInfo(u.handleInfo) // info.go
 	u.srv.OnNoRoute(u.handleOther)
 
 	// Requests over UDP leave from the listener (Request.Laddr), so that

@@ -439,6 +439,7 @@ func (r *uasRun) answer(sdp []byte) error {
 	r.phase = uasAccepted
 	in.finalOnce.Do(func() { close(in.final) })
 	r.dlg = uasDialog(in.req, res)
+	in.info.confirm(r.dlg, r.cseq, in.SDP)
 	r.ackTimer = time.NewTimer(in.ua.timers.ack)
 	if !r.reliable {
 		r.retransWait = gosip.T1
@@ -519,7 +520,7 @@ func (r *uasRun) sendBye(outcome Event) {
 	stop(&r.ackTimer)
 	r.phase = uasBye
 	r.outcome = outcome
-	r.cseq++
+	r.cseq = in.info.bye(r.cseq)
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
 	tx, err := in.ua.send(ctx, nil, in.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq))
@@ -547,7 +548,7 @@ func (r *uasRun) onClose() {
 		r.finish(Event{Kind: EventFailed, Code: gosip.StatusServiceUnavailable, Err: closed})
 		return
 	case uasAccepted, uasConfirmed:
-		r.cseq++
+		r.cseq = in.info.bye(r.cseq)
 		ctx, cancel := context.WithTimeout(context.Background(), closeSendTimeout)
 		if tx, err := in.ua.send(ctx, nil, in.ua.dialogRequest(r.dlg, gosip.BYE, r.cseq)); err == nil {
 			tx.Terminate()
