@@ -40,6 +40,7 @@ const (
 	evPlayDone     // the voicemail greeting ended
 	evVoicemailMax // a voicemail message reached its maximum length
 	evDetach       // a socket of the rep went away
+	evDTMF         // the rep's keypad (dtmf.go)
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -65,6 +66,7 @@ type callEvent struct {
 	matches []callerIDMatch
 	rep     string
 	seq     int
+	digits  string // evDTMF
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -107,6 +109,7 @@ type Call struct {
 	mediaDown      int  // > 0 while the browser's audio is down: which outage (evMediaGrace names one)
 	mediaOutages   int
 	timers         []*time.Timer
+	dtmf           dtmfSender
 }
 
 func (c *Call) snapshot() callSnapshot {
@@ -174,6 +177,7 @@ func (c *Call) run() {
 			t.Stop()
 		}
 	}()
+	defer c.dtmf.stop()
 	for !(c.state == StateCompleted && c.sipDone) {
 		ev := <-c.events
 		c.handle(ev)
@@ -199,6 +203,8 @@ func (c *Call) handle(ev callEvent) {
 		}
 	case evHangup:
 		c.onHangup(ev)
+	case evDTMF:
+		c.onDTMF(ev)
 	case evWrapUp:
 		c.onWrapUp(ev)
 	case evEngagement:
@@ -275,6 +281,8 @@ func (c *Call) handle(ev callEvent) {
 func (c *Call) onSIP(ev sip.Event) {
 	c.log.Debug("sip event", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code))
 	switch ev.Kind {
+	case sip.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "info")
 	case sip.EventProvisional:
 		trig := TrigRinging
 		if len(ev.SDP) > 0 {
@@ -334,6 +342,8 @@ func (c *Call) onSIP(ev sip.Event) {
 
 func (c *Call) onMedia(ev media.Event) {
 	switch ev.Kind {
+	case media.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "rfc4733")
 	case media.EventBrowserConnected:
 		if c.mediaDown > 0 {
 			c.log.Info("browser media connected again")

@@ -253,6 +253,10 @@ func (c *conn) handle(m clientMsg) bool {
 		}
 	case *setAvailableMsg:
 		s.setAvailable(*m.Available, "", c, re)
+	case *dtmfMsg:
+		if call := c.callFor(re, m.CallID); call != nil {
+			call.post(callEvent{kind: evDTMF, conn: c, re: re, digits: m.Digits})
+		}
 	}
 	return true
 }

@@ -182,6 +182,7 @@ type inCall struct {
 	events  chan callEvent
 	done    chan struct{}
 	lookups sync.WaitGroup // owner lookups (crm), waited for by run
+	dtmf    dtmfSender     // INFO digits (dtmf.go)
 
 	phase      inPhase
 	media      MediaSession
@@ -224,6 +225,7 @@ func (c *inCall) run() {
 	defer c.hub.inboundGone(c)
 	defer close(c.done)
 	defer c.lookups.Wait()
+	defer c.dtmf.stop()
 	defer func() {
 		for _, t := range c.timers {
 			t.Stop()
@@ -491,6 +493,8 @@ func (c *inCall) handle(ev callEvent) {
 		c.onAccept(o, ev)
 	case evDecline:
 		c.onDecline(o, ev)
+	case evDTMF:
+		c.onDTMF(o, ev)
 	case evHangup:
 		switch {
 		case o != nil && o.state == StateRinging:
@@ -727,6 +731,8 @@ func (c *inCall) onDecline(o *offer, ev callEvent) {
 func (c *inCall) onSIP(ev sip.Event) {
 	c.log.Debug("sip event", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code), zap.Bool("canceled", ev.Canceled))
 	switch ev.Kind {
+	case sip.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "info")
 	case sip.EventFailed:
 		c.sipDone = true
 		if c.phase == inRinging {
@@ -769,6 +775,8 @@ func (c *inCall) onSIP(ev sip.Event) {
 func (c *inCall) onMedia(ev media.Event) {
 	o := c.answered
 	switch ev.Kind {
+	case media.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "rfc4733")
 	case media.EventBrowserConnected:
 		if c.mediaDown > 0 {
 			c.log.Info("browser media connected again")

@@ -119,6 +119,7 @@ var newClientMsg = map[string]func() clientMsg{
 	"decline":      func() clientMsg { return new(callActionMsg) },
 	"openRecord":   func() clientMsg { return new(callActionMsg) },
 	"setAvailable": func() clientMsg { return new(setAvailableMsg) },
+	"dtmf":         func() clientMsg { return new(dtmfMsg) }, // dtmf.go
 }
 
 // sdkInbound lists the HubSpot → app events a softphone may forward.

@@ -122,6 +122,9 @@ type TrunkConfig struct {
 	Register      RegisterConfig  `yaml:"register"`
 	Keepalive     KeepaliveConfig `yaml:"keepalive"`
 	InboundAllow  []string        `yaml:"inboundAllow"`
+	// DTMFMode is how the rep's keypad reaches the trunk: rfc4733 | info |
+	// auto (RFC 4733 when the trunk's SDP has telephone-event, else INFO).
+	DTMFMode string `yaml:"dtmfMode"`
 }
 
 type TrunkTLSConfig struct {
@@ -379,6 +382,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 		InviteTimeout: t.InviteTimeout,
 		Register:      sip.Registration{Enabled: t.Register.Enabled, Expires: t.Register.Expires, Registrar: t.Register.Registrar},
 		Keepalive:     sip.Keepalive{Interval: t.Keepalive.Interval, Timeout: t.Keepalive.Timeout, DownAfter: t.Keepalive.DownAfter},
+		DTMFMode:      sip.DTMFMode(t.DTMFMode),
 	}
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)

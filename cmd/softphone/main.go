@@ -402,7 +402,7 @@ func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
 		code, reason = exitMedia, "call answered but media did not connect: "+strings.TrimPrefix(err.Error(), "softphone: ")
 	}
 	if code == exitOK && c.dtmf != "" {
-		if err := p.SendDTMF(ctx, c.dtmf); err != nil && ctx.Err() == nil && !errors.Is(err, softphone.ErrNoMedia) {
+		if err := p.SendDTMFRTP(ctx, c.dtmf); err != nil && ctx.Err() == nil && !errors.Is(err, softphone.ErrNoMedia) {
 			code, reason = exitMedia, "cannot send DTMF: "+strings.TrimPrefix(err.Error(), "softphone: ")
 		}
 	}

@@ -323,6 +323,10 @@ func decodeMessage(frame []byte) (Message, envelope, error) {
 		m = new(SDK)
 	case "presence":
 		m = new(Presence)
+	case "dtmfSent":
+		m = new(DTMFSent)
+	case "dtmfReceived":
+		m = new(DTMFReceived)
 	default:
 		return &Unknown{Kind: env.Type, Raw: append(json.RawMessage(nil), frame...)}, env, nil
 	}
