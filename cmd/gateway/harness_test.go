@@ -83,6 +83,7 @@ type gwConfig struct {
 	dids         []string          // the trunk's DIDs (inbound calls)
 	extra        string            // YAML appended to the file (routing:, hubspot: …)
 	usersExtra   map[string]string // username → hubspotOwnerId
+	dtmfMode     string            // the trunk's dtmfMode; empty: the default
 }
 
 func (c gwConfig) yaml() string {
@@ -129,6 +130,9 @@ shutdownTimeout: 10s
 		}
 		if len(c.dids) > 0 {
 			fmt.Fprintf(&b, "    dids: [\"%s\"]\n", strings.Join(c.dids, `", "`))
+		}
+		if c.dtmfMode != "" {
+			fmt.Fprintf(&b, "    dtmfMode: %s\n", c.dtmfMode)
 		}
 	}
 	b.WriteString(c.extra)
