@@ -182,6 +182,34 @@ func TestDTMFDecoder(t *testing.T) {
 	}
 }
 
+// TestDTMFDecoderRepeatedDigits is the regression test of two bugs of
+// diago's RFC 4733 reader (anchors.md (b)): #21, one key press reported
+// three times (its three end packets), and #31, the fix of #21 dropping a
+// digit pressed again right after itself ("111", "000").
+func TestDTMFDecoderRepeatedDigits(t *testing.T) {
+	var d dtmfDecoder
+	var got []byte
+	seq := uint16(100)
+	for i, code := range []uint8{1, 1, 1, 0, 0, 0} {
+		ts := uint32(8000 + 1280*i) // 100 ms tones 60 ms apart, as MicroSIP sends them
+		for dur := uint16(160); dur < 800; dur += 160 {
+			if _, ok := d.packet(eventPacket(seq, ts, code, false, dur)); ok {
+				t.Fatalf("digit reported before its end")
+			}
+			seq++
+		}
+		for range 3 {
+			if digit, ok := d.packet(eventPacket(seq, ts, code, true, 800)); ok {
+				got = append(got, digit)
+			}
+			seq++
+		}
+	}
+	if string(got) != "111000" {
+		t.Errorf("decoded %q, want 111000", got)
+	}
+}
+
 func FuzzDTMFDecoder(f *testing.F) {
 	f.Add(eventPacket(1, 2, 3, true, 800))
 	f.Add(eventPacket(1, 2, 11, false, 160))

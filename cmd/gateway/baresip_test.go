@@ -32,8 +32,9 @@ func TestBaresipInterop(t *testing.T) {
 	expectTone(t, p, baresipTone, "baresip's sine at the softphone")
 
 	// The rep's keypad → baresip, as RFC 4733 events (its SDP has
-	// telephone-event, dtmfMode is auto).
-	const digits = "1234#*"
+	// telephone-event, dtmfMode is auto). A digit twice in a row must
+	// arrive twice (diago #21 and #31, anchors.md (b)).
+	const digits = "1234#*00"
 	sent, err := p.SendDTMF(ctxFor(t, 10*time.Second), id, digits)
 	if err != nil {
 		t.Fatal(err)
