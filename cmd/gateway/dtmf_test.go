@@ -94,3 +94,32 @@ func TestDTMFBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDTMFInboundInfo: on an inbound call from a trunk whose offer has no
+// telephone-event, the caller's INFO digit reaches the rep who answered,
+// and the rep's keypad goes back as INFO in the same dialog (SIPp checks
+// the body).
+func TestDTMFInboundInfo(t *testing.T) {
+	g := inboundGateway(t)
+	p := availableRep(t, g, testUser)
+	trunk := callGateway(t, g, "inbound_dtmf.xml", map[string]string{"did": repDID}, sipptest.Options{RTPEcho: true})
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitDTMF(ctxFor(t, 10*time.Second), c.CallID, "4"); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := p.SendDTMF(ctxFor(t, 10*time.Second), c.CallID, "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Via != "info" {
+		t.Errorf("dtmfSent via %q, want info (the trunk offered no telephone-event)", sent.Via)
+	}
+	if err := trunk.Wait(15 * time.Second); err != nil {
+		t.Fatalf("SIPp (the caller) did not get the rep's INFO: %v", err)
+	}
+	waitState(t, p, c.CallID, softphone.StateEnded)
+}
