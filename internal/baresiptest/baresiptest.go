@@ -106,7 +106,12 @@ func Start(t testing.TB, o Options) *Phone {
 	}
 	sipPort := sipptest.FreePort(t, false)
 	ctrlPort := sipptest.FreePort(t, true)
-	modules := "/usr/lib/baresip/modules"
+	modules := "/usr/lib/baresip/modules" // Debian's
+	if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {
+		if _, err := os.Stat(modules); err != nil {
+			modules = m[0]
+		}
+	}
 	config := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 call_local_timeout 120
