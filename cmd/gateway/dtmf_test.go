@@ -35,7 +35,8 @@ func TestDTMFInfoFromTrunk(t *testing.T) {
 
 // TestDTMFInfoToTrunk: with dtmfMode: info the rep's keypad goes to the
 // trunk as one INFO application/dtmf-relay per digit, in order, though
-// the trunk's SDP has telephone-event (SIPp checks each body).
+// the trunk's SDP has telephone-event (SIPp checks each body, and that
+// the CSeq numbers of the INFOs and of the BYE after them go up).
 func TestDTMFInfoToTrunk(t *testing.T) {
 	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("info_to_trunk.xml"), RTPEcho: true})
 	g := startGateway(t, gwConfig{trunk: trunk.Addr, dtmfMode: "info"})
