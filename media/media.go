@@ -5,7 +5,9 @@
 // G.711 is relayed without decoding. When the trunk picks the other G.711 law
 // than the browser, samples are converted with a 256-byte table, in place.
 // RFC 4733 telephone-event packets from the browser are relayed to the trunk
-// with the trunk's payload type.
+// with the trunk's payload type; SendDTMF generates them towards the trunk in
+// the stream of the relayed audio, and the trunk's are decoded into EventDTMF
+// (dtmf.go).
 //
 // The packet path is the media threads' (loop.go): each waits on all the
 // sockets of its sessions at once and relays every packet on the spot, with

@@ -2,7 +2,7 @@
 // SIP trunks (with failover between them), takes the trunks' inbound calls as
 // their UAS (uas.go), registers with the trunks that need it, probes them
 // with OPTIONS, answers the dialog requests that belong to its calls (BYE,
-// ACK), refuses out-of-dialog requests from addresses that are no trunk's,
+// ACK, INFO with DTMF: info.go), sends DTMF as INFO, refuses out-of-dialog requests from addresses that are no trunk's,
 // and normalises phone numbers to E.164.
 //
 // Imported by cti and cmd only. It imports neither media nor cti: SDP crosses
