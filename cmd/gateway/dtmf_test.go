@@ -13,6 +13,8 @@ import (
 // (application/dtmf-relay and application/dtmf) reach the rep's softphone
 // as dtmfReceived; a malformed body gets 400 with the reason, an unknown
 // content type 415 with Accept (SIPp checks both), and neither is a digit.
+// (livekit/sip takes no INFO DTMF, and rtpengine leaves INFO↔RFC 2833 to
+// others, R #747: anchors.md (b).)
 func TestDTMFInfoFromTrunk(t *testing.T) {
 	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("info_from_trunk.xml"), RTPEcho: true})
 	g := startGateway(t, gwConfig{trunk: trunk.Addr})
@@ -36,7 +38,9 @@ func TestDTMFInfoFromTrunk(t *testing.T) {
 // TestDTMFInfoToTrunk: with dtmfMode: info the rep's keypad goes to the
 // trunk as one INFO application/dtmf-relay per digit, in order, though
 // the trunk's SDP has telephone-event (SIPp checks each body, and that
-// the CSeq numbers of the INFOs and of the BYE after them go up).
+// the CSeq numbers of the INFOs and of the BYE after them go up). It is the
+// regression test of jambonz fs #128 / sbc-inbound PR #44 (anchors.md (b)):
+// a WebRTC client's digits must reach a carrier that takes INFO only.
 func TestDTMFInfoToTrunk(t *testing.T) {
 	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("info_to_trunk.xml"), RTPEcho: true})
 	g := startGateway(t, gwConfig{trunk: trunk.Addr, dtmfMode: "info"})
