@@ -25,10 +25,13 @@ func TestSessionDTMFToTrunk(t *testing.T) {
 	if err := s.SetTrunkAnswer(trunk.sdp("0 101", "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	seq, ts := uint16(500), uint32(80000)
+	// The browser's timestamps follow the wall clock, as a real browser's
+	// do, whether or not the test's ticks keep up.
+	seq, t0 := uint16(500), time.Now()
+	var ts uint32
 	sendAudio := func(int) {
 		seq++
-		ts += 160
+		ts = 80000 + uint32(time.Since(t0)*8000/time.Second)
 		b.send(0, seq, ts, ulawSamples)
 	}
 	// Audio flows first.
