@@ -99,3 +99,44 @@ func TestBaresipInterop(t *testing.T) {
 	}
 	t.Logf("baresip heard %.0f Hz at %.2f of the energy", f, level)
 }
+
+// TestBaresipCallsRep: baresip calls a DID (the trunk's caller this time):
+// the rep answers, hears its sine, and DTMF goes both ways as RFC 4733 (its
+// offer has telephone-event) on the inbound dialog.
+func TestBaresipCallsRep(t *testing.T) {
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callerNum})
+	g := startGateway(t, gwConfig{trunk: bs.Addr, users: 2, dids: []string{repDID, groupDID}, extra: inboundRouting})
+	p := availableRep(t, g, testUser)
+	if _, err := bs.Command("dial", "sip:"+repDID+"@"+g.sipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, baresipTone, "the caller's (baresip's) sine at the rep")
+	sent, err := p.SendDTMF(ctxFor(t, 10*time.Second), c.CallID, "5#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Via != "rfc4733" {
+		t.Errorf("dtmfSent via %q, want rfc4733", sent.Via)
+	}
+	if got, err := bs.WaitDTMF("5#", 10*time.Second); err != nil || got != "5#" {
+		t.Errorf("baresip received DTMF %q (%v), want 5#", got, err)
+	}
+	if _, err := bs.Command("sndcode", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitDTMF(ctxFor(t, 10*time.Second), c.CallID, "7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, c.CallID, softphone.StateEnded)
+}
