@@ -26,7 +26,10 @@ import (
 // the final duration, then a gap before the next digit.
 //
 // From the trunk, end packets of telephone-event are decoded (one digit per
-// event timestamp, however many end packets arrive) into EventDTMF.
+// event timestamp, however many end packets arrive) into EventDTMF. The
+// loop does not call the event callback (it may take its time): it queues
+// the digit for the session's DTMF deliverer, a goroutine started at the
+// first digit, which reports them in order until Close.
 
 // MaxDTMFDigits bounds the digits one SendDTMF queues, and the queue.
 const MaxDTMFDigits = 64
@@ -310,6 +313,13 @@ type dtmfRunner struct {
 	mu  sync.Mutex // guards run; held while SendDTMF queues
 	run *dtmfRun
 	gen dtmfGen // the loop's
+
+	// The loop's: the deliverer's queue of digits from the trunk, nil
+	// before the first, and the channel closed when it is done.
+	in       chan byte
+	inDone   chan struct{}
+	inDrops  warnLimit
+	inClosed bool // Close took the queue: no new deliverer
 }
 
 type dtmfRun struct {
@@ -403,7 +413,9 @@ func (s *Session) dtmfTick() {
 	}
 }
 
-// stopDTMF stops the generator and waits for its goroutine (Close).
+// stopDTMF stops the generator and the deliverer and waits for their
+// goroutines (Close, after closing is set: the deliverer reports nothing
+// more).
 func (s *Session) stopDTMF() {
 	d := &s.dtmf
 	d.mu.Lock()
@@ -414,11 +426,45 @@ func (s *Session) stopDTMF() {
 		close(run.stop)
 		<-run.done
 	}
+	var in chan byte
+	var done chan struct{}
+	s.loop.exec(func() {
+		in, done = d.in, d.inDone
+		d.in, d.inClosed = nil, true
+	})
+	if in != nil {
+		close(in)
+		<-done
+	}
 }
 
 // trunkDTMF takes a telephone-event packet from the trunk (the loop).
 func (s *Session) trunkDTMF(tr *trunkReader, pkt []byte) {
-	if digit, ok := tr.dtmf.packet(pkt); ok {
+	digit, ok := tr.dtmf.packet(pkt)
+	if !ok {
+		return
+	}
+	d := &s.dtmf
+	if d.in == nil {
+		if d.inClosed {
+			return
+		}
+		d.in, d.inDone = make(chan byte, MaxDTMFDigits), make(chan struct{})
+		go s.deliverDTMF(d.in, d.inDone)
+	}
+	select {
+	case d.in <- digit:
+	default:
+		if now := monoNow(); d.inDrops.allow(now) {
+			s.log.Warn("DTMF from the trunk dropped: the event callback is not keeping up")
+		}
+	}
+}
+
+// deliverDTMF reports the trunk's digits in order until in is closed.
+func (s *Session) deliverDTMF(in <-chan byte, done chan<- struct{}) {
+	defer close(done)
+	for digit := range in {
 		s.log.Debug("DTMF from the trunk", zap.String("digit", string(rune(digit))))
 		s.emit(Event{Kind: EventDTMF, Digit: digit})
 	}
