@@ -46,6 +46,7 @@ const (
 	evResume     // the rep resumes it
 	evHoldResult // our hold or resume re-INVITE is over
 	evRemoteHold // the trunk held or resumed the call
+	evDTMF       // the rep's keypad (dtmf.go)
 )
 
 // callEvent is the one kind of value a call's goroutine receives.
@@ -77,6 +78,7 @@ type callEvent struct {
 	// Transfers (transfer.go, refer_in.go).
 	transfer *transferEvent
 	refer    *sip.IncomingRefer
+	digits   string // evDTMF
 }
 
 // callSnapshot is what other goroutines may read of a call.
@@ -124,6 +126,7 @@ type Call struct {
 	xferSeq        int
 	leg, legSeq    int       // the current trunk leg's number, the last one given (refer_in.go)
 	referLeg       *referLeg // the new call of a trunk's REFER, until it answers or fails
+	dtmf           dtmfSender
 }
 
 func (c *Call) snapshot() callSnapshot {
@@ -192,6 +195,7 @@ func (c *Call) run() {
 			t.Stop()
 		}
 	}()
+	defer c.dtmf.stop()
 	for !(c.state == StateCompleted && c.sipDone) {
 		ev := <-c.events
 		c.handle(ev)
@@ -220,6 +224,8 @@ func (c *Call) handle(ev callEvent) {
 		}
 	case evHangup:
 		c.onHangup(ev)
+	case evDTMF:
+		c.onDTMF(ev)
 	case evWrapUp:
 		c.onWrapUp(ev)
 	case evEngagement:
@@ -300,6 +306,8 @@ func (c *Call) handle(ev callEvent) {
 func (c *Call) onSIP(ev sip.Event) {
 	c.log.Debug("sip event", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code))
 	switch ev.Kind {
+	case sip.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "info")
 	case sip.EventProvisional:
 		trig := TrigRinging
 		if len(ev.SDP) > 0 {
@@ -366,6 +374,8 @@ func (c *Call) onSIP(ev sip.Event) {
 
 func (c *Call) onMedia(ev media.Event) {
 	switch ev.Kind {
+	case media.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "rfc4733")
 	case media.EventBrowserConnected:
 		if c.mediaDown > 0 {
 			c.log.Info("browser media connected again")

@@ -256,6 +256,10 @@ func (c *conn) handle(m clientMsg) bool {
 		s.setAvailable(*m.Available, "", c, re)
 	case *transferMsg:
 		c.handleTransfer(re, m)
+	case *dtmfMsg:
+		if call := c.callFor(re, m.CallID); call != nil {
+			call.post(callEvent{kind: evDTMF, conn: c, re: re, digits: m.Digits})
+		}
 	}
 	return true
 }

@@ -179,6 +179,7 @@ type inCall struct {
 	events  chan callEvent
 	done    chan struct{}
 	lookups sync.WaitGroup // owner lookups (crm), waited for by run
+	dtmf    dtmfSender     // INFO digits (dtmf.go)
 
 	phase      inPhase
 	media      MediaSession
@@ -225,6 +226,7 @@ func (c *inCall) run() {
 	defer c.hold.reinvites.Wait() // after close(done): their post then returns at once
 	defer close(c.done)
 	defer c.lookups.Wait()
+	defer c.dtmf.stop()
 	defer func() {
 		for _, t := range c.timers {
 			t.Stop()
@@ -508,6 +510,8 @@ func (c *inCall) handle(ev callEvent) {
 		c.onAccept(o, ev)
 	case evDecline:
 		c.onDecline(o, ev)
+	case evDTMF:
+		c.onDTMF(o, ev)
 	case evHangup:
 		switch {
 		case o != nil && o.state == StateRinging:
@@ -747,6 +751,8 @@ func (c *inCall) onDecline(o *offer, ev callEvent) {
 func (c *inCall) onSIP(ev sip.Event) {
 	c.log.Debug("sip event", zap.Stringer("kind", ev.Kind), zap.Int("code", ev.Code), zap.Bool("canceled", ev.Canceled))
 	switch ev.Kind {
+	case sip.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "info")
 	case sip.EventFailed:
 		c.sipDone = true
 		if c.phase == inRinging {
@@ -793,6 +799,8 @@ func (c *inCall) onSIP(ev sip.Event) {
 func (c *inCall) onMedia(ev media.Event) {
 	o := c.answered
 	switch ev.Kind {
+	case media.EventDTMF:
+		c.onTrunkDTMF(ev.Digit, "rfc4733")
 	case media.EventBrowserConnected:
 		if c.mediaDown > 0 {
 			c.log.Info("browser media connected again")

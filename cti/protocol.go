@@ -122,6 +122,7 @@ var newClientMsg = map[string]func() clientMsg{
 	// Hold (hold.go).
 	"hold":   func() clientMsg { return new(callActionMsg) },
 	"unhold": func() clientMsg { return new(callActionMsg) }, // "resume" is the session's
+	"dtmf":   func() clientMsg { return new(dtmfMsg) },       // dtmf.go
 }
 
 // sdkInbound lists the HubSpot → app events a softphone may forward.

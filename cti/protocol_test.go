@@ -69,6 +69,7 @@ func FuzzDecodeClientMsg(f *testing.F) {
 		`{"v":1,"type":"wrapUp","callId":"c","outcome":"busy","notes":"n"}`,
 		`{"v":1,"type":"accept","callId":"c"}`, `{"v":1,"type":"setAvailable","available":true}`,
 		`{"v":1,"type":"hold","callId":"c"}`, `{"v":1,"type":"unhold","callId":"c"}`,
+		`{"v":1,"type":"dtmf","callId":"c","digits":"12#"}`,
 		`{"v":1e400}`, `{"v":1,"type":"dial","toNumber":null}`, `[]`, `{`,
 	} {
 		f.Add([]byte(s))

@@ -5,7 +5,9 @@
 // G.711 is relayed without decoding. When the trunk picks the other G.711 law
 // than the browser, samples are converted with a 256-byte table, in place.
 // RFC 4733 telephone-event packets from the browser are relayed to the trunk
-// with the trunk's payload type.
+// with the trunk's payload type; SendDTMF generates them towards the trunk in
+// the stream of the relayed audio, and the trunk's are decoded into EventDTMF
+// (dtmf.go).
 //
 // The packet path is the media threads' (loop.go): each waits on all the
 // sockets of its sessions at once and relays every packet on the spot, with
@@ -90,6 +92,8 @@ const (
 	EventBrowserFailed
 	// EventRTPTimeout: an answered call's trunk leg went silent for RTPTimeout.
 	EventRTPTimeout
+	// EventDTMF: the trunk sent a digit as RFC 4733 telephone-event (Digit).
+	EventDTMF
 )
 
 // Event is reported by a Session to the callback given to NewSession. The
@@ -97,6 +101,8 @@ const (
 type Event struct {
 	Kind EventKind
 	Err  error
+	// Digit is EventDTMF's: 0-9 * # A-D.
+	Digit byte
 }
 
 // Candidate is a trickled ICE candidate, as in RTCIceCandidateInit.

@@ -59,6 +59,9 @@ type Session struct {
 	// writes to the trunk.
 	tr         trunkReader
 	toTrunkErr warnLimit
+	tt         toTrunk // the stream to the trunk (dtmf.go)
+
+	dtmf dtmfRunner // SendDTMF's generator (dtmf.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,6 +113,9 @@ type rules struct {
 	// browserLaw is the law of the audio relayed towards the browser.
 	trunkLaw, browserLaw codec
 	trunkPT              uint8
+	// trunkEvent: the trunk negotiated telephone-event, trunkEventPT.
+	trunkEvent   bool
+	trunkEventPT uint8
 }
 
 // buildRules derives the relay rules from what each leg negotiated; either
@@ -125,6 +131,7 @@ func buildRules(ta *trunkAnswer, bl *browserLeg) *rules {
 	r.browserLaw = bLaw
 	if ta != nil {
 		r.trunkLaw, r.trunkPT = ta.law, ta.lawPT
+		r.trunkEvent, r.trunkEventPT = ta.hasEvent, ta.eventPT
 		r.trunk = netip.AddrPortFrom(ta.remote.Addr().Unmap(), ta.remote.Port())
 		r.sendTrunk = ta.sends()
 		r.trunkSends = !ta.hold() && (ta.dir == dirSendRecv || ta.dir == dirSendOnly)
@@ -272,6 +279,7 @@ func (s *Session) Close() error {
 func (s *Session) close() error {
 	s.closing.Store(true) // no more events
 	s.StopPlay()          // before the sockets close
+	s.stopDTMF()
 	s.mu.Lock()
 	s.closed = true
 	leg := s.leg
@@ -314,6 +322,7 @@ type trunkReader struct {
 	stored  int64          // when heard last stored Session.lastRTP
 	port    uint16         // latched source port, 0 before the first packet
 	splice  splicer
+	dtmf    dtmfDecoder
 	readErr warnLimit
 	wrErr   warnLimit
 }
@@ -360,6 +369,7 @@ func (s *Session) handleTrunk(tr *trunkReader, pkt []byte, src netip.AddrPort, n
 	case verdictForward:
 	case verdictDiscard: // telephone-event: media, but not for the browser
 		tr.heard(s, now)
+		s.trunkDTMF(tr, pkt)
 		return nil
 	case verdictRTCP:
 		return nil
@@ -445,6 +455,9 @@ func (s *Session) handleBrowser(pkt []byte) (dst netip.AddrPort, ok bool) {
 	if !r.sendTrunk || r.holdBrowser {
 		s.stats.notReady.Add(1)
 		return netip.AddrPort{}, false
+	}
+	if !s.tt.pass(pkt) {
+		return netip.AddrPort{}, false // a generated DTMF event is on
 	}
 	return r.trunk, true
 }

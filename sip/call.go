@@ -47,6 +47,8 @@ type Call struct {
 	ackMu     sync.Mutex // guards ack and remoteTag
 	ack       *gosip.Request
 	remoteTag string
+
+	info infoDialog // INFO in the dialog (info.go)
 }
 
 // newCall prepares a call; Dial registers it and sends its INVITE.
@@ -499,6 +501,7 @@ func (r *callRun) onAnswer(res *gosip.Response) {
 		return
 	}
 	r.dlg = d
+	c.info.confirm(sdpOf(res))
 	ack := c.ua.dialogRequest(d, gosip.ACK, r.req.CSeq().SeqNo)
 	c.setAck(ack, tagOf(d.to.Params))
 	if err := c.ua.write(&c.trunk, ack.Clone()); err != nil {

@@ -198,7 +198,7 @@ func TestRequestsOutsideCalls(t *testing.T) {
 		{req(gosip.OPTIONS, ""), 200, true},
 		{req(gosip.CANCEL, ""), 481, false},
 		{req(gosip.MESSAGE, ""), 405, true},
-		{req(gosip.INFO, "nosuchdialog"), 405, true},
+		{req(gosip.INFO, "nosuchdialog"), 481, false}, // INFO is for calls (info.go)
 	}
 	for _, tt := range tests {
 		name := string(tt.req.Method)

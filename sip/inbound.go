@@ -215,6 +215,8 @@ type InboundInvite struct {
 	evQueue []Event
 	onEvent func(Event)
 	evReady chan struct{} // cap 1: evQueue or onEvent changed
+
+	info infoDialog // INFO in the dialog (info.go)
 }
 
 // Reject answers the INVITE with a final non-2xx code (300–699).

@@ -132,13 +132,6 @@ func ParseSipfrag(body []byte) (code int, reason string, err error) {
 	return code, strings.TrimSpace(reason), nil
 }
 
-func truncateStr(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 // dlgReq asks a dialog's run goroutine, which owns the local CSeq, to send
 // an in-dialog request.
 type dlgReq struct {

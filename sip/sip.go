@@ -2,9 +2,11 @@
 // SIP trunks (with failover between them), takes the trunks' inbound calls as
 // their UAS (uas.go), registers with the trunks that need it, probes them
 // with OPTIONS, answers the dialog requests that belong to its calls (BYE,
-// ACK, and re-INVITE and UPDATE through each dialog's SessionHandler,
-// reoffer.go; it sends re-INVITEs of its own with Reinvite), refuses out-of-dialog requests from addresses that are no trunk's,
-// and normalises phone numbers to E.164.
+// ACK, re-INVITE and UPDATE through each dialog's SessionHandler in
+// reoffer.go, REFER and NOTIFY in refer.go, INFO with DTMF in info.go),
+// sends re-INVITEs (hold), REFERs (transfer) and INFO (DTMF) of its own,
+// refuses out-of-dialog requests from addresses that are no trunk's, and
+// normalises phone numbers to E.164.
 //
 // Imported by cti and cmd only. It imports neither media nor cti: SDP crosses
 // the package boundary as bytes.
@@ -159,6 +161,11 @@ type Trunk struct {
 	// the call with 488; an inbound INVITE without a=crypto gets 488).
 	// Mandatory needs Transport "tls". Invite.Crypto carries the key.
 	SRTP string
+	// DTMFMode is how the rep's digits reach the trunk: "rfc4733"
+	// (telephone-event RTP), "info" (SIP INFO application/dtmf-relay) or
+	// "auto": RFC 4733 when the trunk's SDP has telephone-event, else INFO.
+	// Empty: auto.
+	DTMFMode DTMFMode
 }
 
 // CallerID is a trunk's caller-ID policy.
@@ -262,6 +269,8 @@ const (
 	EventHangup
 	// EventEnded: we sent BYE after answer and the dialog is over.
 	EventEnded
+	// EventDTMF: the trunk sent a digit (Digit) in SIP INFO (info.go).
+	EventDTMF
 )
 
 func (k EventKind) String() string {
@@ -276,6 +285,8 @@ func (k EventKind) String() string {
 		return "hangup"
 	case EventEnded:
 		return "ended"
+	case EventDTMF:
+		return "dtmf"
 	}
 	return "unknown"
 }
@@ -300,4 +311,6 @@ type Event struct {
 	// Trunk is the Name of the trunk the event comes from (with DialTrunks,
 	// the one the current attempt is on).
 	Trunk string
+	// Digit is EventDTMF's: 0-9 * # A-D.
+	Digit byte
 }

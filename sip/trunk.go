@@ -38,6 +38,7 @@ type trunkConf struct {
 	prack         bool        // reliable 18x to INVITEs that support 100rel (rel100.go)
 	srtp          string      // SRTPOff, SRTPOptional or SRTPMandatory (sdes.go)
 	acceptRefer   bool
+	dtmfMode      DTMFMode
 }
 
 // hostPortConf is a host and an optional port (0: the transport's default).
@@ -96,6 +97,9 @@ func parseTrunk(t Trunk) (trunkConf, error) {
 		return bad("address: %v", err)
 	}
 	tc.host, tc.port = hp.host, hp.port
+	if tc.dtmfMode, err = parseDTMFMode(string(t.DTMFMode)); err != nil {
+		return bad("%v", err)
+	}
 	switch strings.ToLower(t.Transport) {
 	case "", "udp":
 		tc.transport = "UDP"

@@ -107,7 +107,7 @@ const (
 	defaultListenAddr  = "127.0.0.1:5060"
 	defaultUserAgent   = "hubline"
 	defaultRingTimeout = 60 * time.Second
-	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY"
+	allowMethods       = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY, INFO"
 )
 
 // NewUA checks opts.Trunks, starts listening on opts.ListenAddr (UDP and
@@ -221,6 +221,7 @@ func NewUA(opts Options) (*UA, error) {
 	u.srv.OnUpdate(u.handleInDialogOffer)
 	u.srv.OnRefer(u.handleRefer)
 	u.srv.OnNotify(u.handleNotify)
+	u.srv.OnInfo(u.handleInfo) // info.go
 	u.srv.OnNoRoute(u.handleOther)
 
 	// Requests over UDP leave from the listener (Request.Laddr), so that

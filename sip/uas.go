@@ -315,7 +315,7 @@ func (r *uasRun) loop() Event {
 			}
 			r.onAck(ack)
 		case ir := <-in.offers.reqs:
-			inDialogOffer(in.ua, &r.ro, r.st, ir, r.phase == uasConfirmed, r.dlg)
+			inDialogOffer(in.ua, &r.ro, r.st, ir, r.takesOffers(), r.dlg)
 		case ack := <-r.ro.curAcks():
 			if _, err := r.ro.onAck(ack); err != nil && r.phase == uasConfirmed {
 				in.log.Error("ending the call with BYE", zap.Error(err))
@@ -499,6 +499,7 @@ func (r *uasRun) answer(sdp []byte) error {
 	in.finalOnce.Do(func() { close(in.final) })
 	r.dlg = uasDialog(in.req, res)
 	r.startSessionTimer(sdp, interval, weRefresh)
+	in.info.confirm(in.SDP)
 	r.ackTimer = time.NewTimer(in.ua.timers.ack)
 	if !r.reliable {
 		r.retransWait = gosip.T1
@@ -648,4 +649,14 @@ func (r *uasRun) onClose() {
 		ev.Err = closed
 		r.finish(ev)
 	}
+}
+
+// takesOffers reports whether the dialog takes the trunk's re-INVITEs and
+// UPDATEs: once confirmed, and already once our 2xx went out when it
+// answered the INVITE's offer (offer and answer are complete). The ACK and
+// a request the trunk sends right after it reach run through different
+// goroutines, in either order: waiting for the ACK would refuse a request
+// the trunk was right to send.
+func (r *uasRun) takesOffers() bool {
+	return r.phase == uasConfirmed || (r.phase == uasAccepted && len(r.in.SDP) > 0)
 }

@@ -141,6 +141,9 @@ type TrunkConfig struct {
 	// AcceptRefer lets the trunk transfer our calls with REFER (default
 	// false: 403).
 	AcceptRefer bool `yaml:"acceptRefer"`
+	// DTMFMode is how the rep's keypad reaches the trunk: rfc4733 | info |
+	// auto (RFC 4733 when the trunk's SDP has telephone-event, else INFO).
+	DTMFMode string `yaml:"dtmfMode"`
 }
 
 type TrunkTLSConfig struct {
@@ -405,6 +408,7 @@ func sipTrunk(t TrunkConfig, ring time.Duration, getenv func(string) string, rea
 		Register:      sip.Registration{Enabled: t.Register.Enabled, Expires: t.Register.Expires, Registrar: t.Register.Registrar},
 		Keepalive:     sip.Keepalive{Interval: t.Keepalive.Interval, Timeout: t.Keepalive.Timeout, DownAfter: t.Keepalive.DownAfter},
 		AcceptRefer:   t.AcceptRefer,
+		DTMFMode:      sip.DTMFMode(t.DTMFMode),
 	}
 	if t.OutboundProxy != "" {
 		st.Route = append([]string{t.OutboundProxy}, t.Route...)

@@ -86,6 +86,7 @@ type gwConfig struct {
 	maxDuration  time.Duration     // calls.maxDuration; zero: the default
 	trunkExtra   string            // YAML lines added to the trunk ("    srtp: optional\n")
 	musicOnHold  string            // calls.musicOnHold
+	dtmfMode     string            // the trunk's dtmfMode; empty: the default
 }
 
 func (c gwConfig) yaml() string {
@@ -133,6 +134,9 @@ shutdownTimeout: 10s
 		}
 		if len(c.dids) > 0 {
 			fmt.Fprintf(&b, "    dids: [\"%s\"]\n", strings.Join(c.dids, `", "`))
+		}
+		if c.dtmfMode != "" {
+			fmt.Fprintf(&b, "    dtmfMode: %s\n", c.dtmfMode)
 		}
 	}
 	b.WriteString(c.extra)

@@ -80,7 +80,7 @@ type config struct {
 	tone                        float64
 	wav                         string
 	duration, ringTimeout, hold time.Duration
-	record, dtmf                string
+	record, dtmf, keypad        string
 	outcome, notes              string
 	iceNetworks                 string
 	verbose                     bool
@@ -119,6 +119,7 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 	fs.StringVar(&c.record, "record", "", "write the audio heard to this WAV `FILE` (8 kHz mono)")
 	fs.StringVar(&c.dtmf, "dtmf", "", "send these `DIGITS` (0-9 * # A-D, ',' pauses 2 s) after the answer")
 	fs.DurationVar(&c.hold, "hold", 0, "after the answer (and -dtmf), hold the call this long, then resume it: the trunk gets\nre-INVITEs with sendonly, then sendrecv (0: no hold)")
+	fs.StringVar(&c.keypad, "keypad", "", "after the answer, have the gateway send these `DIGITS` (0-9 * # A-D) as the trunk's dtmfMode says, as the web softphone's keypad does")
 	fs.StringVar(&c.outcome, "outcome", "", "wrap-up outcome `KEY` (one of the session's outcomes; default none)")
 	fs.StringVar(&c.notes, "notes", "", "wrap-up notes")
 	fs.StringVar(&c.iceNetworks, "ice-networks", "", "comma-separated `PREFIXES` to take ICE candidates from (default: all)")
@@ -166,6 +167,9 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (*config
 		if err := softphone.ValidateDigits(c.dtmf); err != nil {
 			return usage("-dtmf: %v", err)
 		}
+	}
+	if c.keypad != "" && (strings.Contains(c.keypad, ",") || softphone.ValidateDigits(c.keypad) != nil) {
+		return usage("-keypad: digits must be 0-9 * # A-D")
 	}
 	if _, err := softphone.ParseNetworks(c.iceNetworks); err != nil {
 		return usage("-ice-networks: %v", err)
@@ -403,13 +407,20 @@ func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
 		code, reason = exitMedia, "call answered but media did not connect: "+strings.TrimPrefix(err.Error(), "softphone: ")
 	}
 	if code == exitOK && c.dtmf != "" {
-		if err := p.SendDTMF(ctx, c.dtmf); err != nil && ctx.Err() == nil && !errors.Is(err, softphone.ErrNoMedia) {
+		if err := p.SendDTMFRTP(ctx, c.dtmf); err != nil && ctx.Err() == nil && !errors.Is(err, softphone.ErrNoMedia) {
 			code, reason = exitMedia, "cannot send DTMF: "+strings.TrimPrefix(err.Error(), "softphone: ")
 		}
 	}
 	if code == exitOK && c.hold > 0 {
 		if err := s.holdFor(ctx, id, c.hold); err != nil && ctx.Err() == nil {
 			code, reason = exitCall, "hold: "+strings.TrimPrefix(err.Error(), "softphone: ")
+		}
+	}
+	if code == exitOK && c.keypad != "" {
+		if sent, err := p.SendDTMF(ctx, id, c.keypad); err != nil && ctx.Err() == nil {
+			code, reason = exitMedia, "the gateway did not send the keypad's digits: "+strings.TrimPrefix(err.Error(), "softphone: ")
+		} else if err == nil {
+			s.note("keypad %s sent via %s", sent.Digits, sent.Via)
 		}
 	}
 	if code == exitOK {
@@ -426,6 +437,9 @@ func (s *session) talk(ctx context.Context, id string, answered time.Time) int {
 		case !errors.Is(err, context.DeadlineExceeded):
 			return s.fail(ctx, err)
 		}
+	}
+	if got := p.ReceivedDTMF(id); got != "" {
+		s.note("the far end sent DTMF %s", got)
 	}
 	if !s.finish(ctx, id) && code == exitOK {
 		code, reason = exitOther, "the call could not be completed"

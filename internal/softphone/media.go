@@ -433,12 +433,14 @@ func (p *Phone) WaitMedia(ctx context.Context, callID string) error {
 	}
 }
 
-// SendDTMF sends digits (0-9 * # A-D; ',' pauses 2 s) on the current
-// call as RFC 4733 telephone-events, 100 ms each with 80 ms gaps, and
-// returns once the last was sent. It fails with ErrNoMedia before the
+// SendDTMFRTP sends digits (0-9 * # A-D; ',' pauses 2 s) on the current
+// call as RFC 4733 telephone-events from the browser's side (what
+// RTCDTMFSender.insertDTMF does), 100 ms each with 80 ms gaps, and
+// returns once the last was sent. (SendDTMF asks the gateway to send them,
+// as the web softphone's keypad does.) It fails with ErrNoMedia before the
 // media is connected, ErrNoDTMF if the gateway did not accept
 // telephone-event, and ErrBadDigit for anything else in digits.
-func (p *Phone) SendDTMF(ctx context.Context, digits string) error {
+func (p *Phone) SendDTMFRTP(ctx context.Context, digits string) error {
 	codes, err := parseDigits(digits)
 	if err != nil {
 		return err

@@ -118,6 +118,7 @@ type Phone struct {
 	calls       map[string]*Call
 	media       map[string]*callMedia
 	lastCall    string
+	dtmfIn      []DTMFReceived // digits from the trunk (keypad.go)
 	lastMedia   *callMedia
 	engagements int64 // engagement ids handed out by the simulated HubSpot
 }
@@ -620,6 +621,8 @@ func (p *Phone) dispatch(m Message, env envelope) {
 		after = append(after, p.updateCallLocked(m)...)
 	case *TransferStatus:
 		p.transfers = append(p.transfers, *m)
+	case *DTMFReceived:
+		p.dtmfIn = append(p.dtmfIn, *m)
 	}
 	p.answerLocked(m, env)
 	p.broadcastLocked()

@@ -105,7 +105,7 @@ func TestCallFromHubSpot(t *testing.T) {
 	}
 
 	// DTMF: checked where the gateway receives it.
-	if err := p.SendDTMF(ctx, "1#"); err != nil {
+	if err := p.SendDTMFRTP(ctx, "1#"); err != nil {
 		t.Fatal(err)
 	}
 	pkts, err := gw.WaitEventPackets(ctx, 2*(4+3))
@@ -276,11 +276,11 @@ func TestALawAnd440(t *testing.T) {
 	if s := p.Stats(); s.Law != audio.PCMA || s.TelephoneEvent {
 		t.Errorf("stats %+v", s)
 	}
-	if err := p.SendDTMF(ctx, "1"); !errors.Is(err, softphone.ErrNoDTMF) {
-		t.Errorf("SendDTMF without telephone-event: %v", err)
+	if err := p.SendDTMFRTP(ctx, "1"); !errors.Is(err, softphone.ErrNoDTMF) {
+		t.Errorf("SendDTMFRTP without telephone-event: %v", err)
 	}
-	if err := p.SendDTMF(ctx, "1x"); !errors.Is(err, softphone.ErrBadDigit) {
-		t.Errorf("SendDTMF(1x): %v", err)
+	if err := p.SendDTMFRTP(ctx, "1x"); !errors.Is(err, softphone.ErrBadDigit) {
+		t.Errorf("SendDTMFRTP(1x): %v", err)
 	}
 }
 
@@ -319,8 +319,8 @@ func TestErrorsAnswerTheirRequest(t *testing.T) {
 	if _, err := p.Dial(ctx, "+14155550198"); !softphone.IsCode(err, softphone.CodeCallInProgress) {
 		t.Errorf("second dial: %v", err)
 	}
-	if err := p.SendDTMF(ctx, "1"); !errors.Is(err, softphone.ErrNoMedia) {
-		t.Errorf("SendDTMF without media: %v", err)
+	if err := p.SendDTMFRTP(ctx, "1"); !errors.Is(err, softphone.ErrNoMedia) {
+		t.Errorf("SendDTMFRTP without media: %v", err)
 	}
 	if err := p.Ping(ctx); err != nil {
 		t.Error(err)

@@ -330,6 +330,10 @@ func decodeMessage(frame []byte) (Message, envelope, error) {
 		m = new(Presence)
 	case "transfer":
 		m = new(TransferStatus)
+	case "dtmfSent":
+		m = new(DTMFSent)
+	case "dtmfReceived":
+		m = new(DTMFReceived)
 	default:
 		return &Unknown{Kind: env.Type, Raw: append(json.RawMessage(nil), frame...)}, env, nil
 	}

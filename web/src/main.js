@@ -153,6 +153,15 @@ function fromGateway(m) {
     case "call":
       callUpdate(m);
       break;
+    case "dtmfReceived":
+      // A digit the other end sent (an IVR's echo, a callee's keypad).
+      if (S.call && S.call.callId === m.callId && /^[0-9*#A-D]$/.test(m.digit)) {
+        S.call.dtmfHeard = (S.call.dtmfHeard + m.digit).slice(-24);
+        announce(`They pressed ${m.digit === "*" ? "star" : m.digit === "#" ? "pound" : m.digit}`);
+      }
+      break;
+    case "dtmfSent":
+      break;
     case "answer":
       if (S.media && S.media.callId === m.callId) {
         S.media.applyAnswer(m.sdp).catch((e) =>
@@ -278,6 +287,7 @@ function callUpdate(m) {
       hangingUp: false,
       dtmfOpen: false,
       dtmfDigits: "",
+      dtmfHeard: "",
       fresh: m.state === "dialling",
     };
     if (!inbound) {
@@ -637,10 +647,19 @@ function renderTransfer(call, elsewhere) {
   status.dataset.tone = x.state === "failed" ? "bad" : x.state === "succeeded" ? "ok" : "";
 }
 
+// sendTone sends one keypad digit. Once the call is answered the gateway sends it to the
+// carrier (RFC 4733 events or SIP INFO, as the trunk wants: the dtmf message); before that
+// (early media, an IVR that answers with 183) the browser sends RFC 4733 events itself.
 function sendTone(d) {
   const call = S.call;
-  if (!call || !S.media || !["answered", "early_media"].includes(call.state)) return;
-  if (S.media.dtmf(d)) {
+  if (!call || !mine(call)) return;
+  let sent = false;
+  if (call.state === "answered") {
+    sent = !!gw.send("dtmf", { callId: call.callId, digits: d });
+  } else if (call.state === "early_media" && S.media) {
+    sent = S.media.dtmf(d);
+  }
+  if (sent) {
     call.dtmfDigits = (call.dtmfDigits + d).slice(-24);
     render();
   }
@@ -955,9 +974,12 @@ function renderCall() {
   $("view-call").classList.toggle("dtmf-open", open);
   if (open) {
     setText($("dtmf-digits"), call.dtmfDigits);
-    const canTone = !!S.media && ["answered", "early_media"].includes(call.state);
+    const canTone = mine(call) && (call.state === "answered" || (call.state === "early_media" && !!S.media));
     for (const b of $("dtmf-keypad").querySelectorAll("button")) b.disabled = !canTone;
   }
+  const heard = (call && call.dtmfHeard) || "";
+  show($("dtmf-heard"), !!heard);
+  setText($("dtmf-heard-digits"), heard);
   $("btn-hangup").disabled = !!hanging;
 }
 
@@ -1208,10 +1230,11 @@ function bind() {
   buildKeypad($("dial-keypad"), dialKey, true);
   buildKeypad($("dtmf-keypad"), sendTone, false);
   document.addEventListener("keydown", (ev) => {
-    if (S.view !== "call" || !S.call || !S.call.dtmfOpen) return;
+    if (S.view !== "call" || !S.call || !["answered", "early_media"].includes(S.call.state)) return;
     if (ev.ctrlKey || ev.metaKey || ev.altKey || /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
     if (/^[0-9*#]$/.test(ev.key)) {
       ev.preventDefault();
+      S.call.dtmfOpen = true; // typing opens the keypad, so the rep sees what was sent
       sendTone(ev.key);
     }
   });

@@ -313,6 +313,40 @@ const scenarios = {
   },
 
   /**
+   * The in-call keypad against SIPp as a trunk with dtmfMode: info: a click on 1 and the
+   * keyboard's # reach SIPp as INFO (it checks them), and the digit SIPp sends back (5, as
+   * INFO) shows in the widget.
+   */
+  async keypad() {
+    await openHost();
+    await step("handshake", () => waitMsg("INITIALIZED"));
+    await step("log in", login);
+    await step("click Call on Maria Gonzalez", () => clickCall(1051));
+    await step("answered", () => waitPhone("answered", 15000));
+    const f = await widget();
+    await step("open the keypad", () => f.click("#btn-keypad"));
+    await step("press 1", () => f.click('#dtmf-keypad [data-key="1"]'));
+    await step("type #", () => page.keyboard.press("#"));
+    await step("digits shown", () =>
+      f.waitForFunction(() => document.getElementById("dtmf-digits").textContent === "1#", null, { polling: 50 }),
+    );
+    await step("the far end's digit shown", () =>
+      f.waitForFunction(
+        () => !document.getElementById("dtmf-heard").hidden && document.getElementById("dtmf-heard-digits").textContent === "5",
+        null,
+        { timeout: 10000, polling: 50 },
+      ),
+    );
+    R.extra.keypad = await f.evaluate(() => ({
+      sent: document.getElementById("dtmf-digits").textContent,
+      heard: document.getElementById("dtmf-heard").textContent.replace(/\s+/g, " ").trim(),
+    }));
+    await shotWidget("keypad");
+    await step("hang up", () => f.click("#btn-hangup"));
+    await step("wrap-up", () => waitPhone("ended"));
+  },
+
+  /**
    * Inbound with HubSpot's calling remote and calling window (usesCallingWindow): the rep
    * signs in in the window, the remote follows; availability set in the remote reaches
    * HubSpot through the window; SIPp calls; both instances ring, the window raises
