@@ -26,6 +26,9 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/gateway
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== the relay allocates nothing per packet (asserted without -race, whose sync.Pool drops items)"
+go test -count=1 -run 'Alloc|DoesNotAllocate|TestSessionEndToEnd' ./media
+
 echo "== benchmarks (-benchtime=1x, not timed)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./... >/dev/null
 echo "benchmarks ran"

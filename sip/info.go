@@ -313,7 +313,10 @@ func (u *UA) handleInfo(req *gosip.Request, tx gosip.ServerTransaction) {
 		u.respond(req, tx, gosip.StatusBadRequest, "Bad Request ("+strings.TrimPrefix(err.Error(), "sip: ")+")")
 		return
 	}
-	u.respond(req, tx, gosip.StatusOK, "OK")
+	// The digit is handed on before the 200: the trunk sends the next INFO
+	// only once it has the 200, and that one is handled on another
+	// goroutine, so answering first could let its digit overtake this one.
 	log.Debug("DTMF from the trunk (INFO)", zap.String("digit", string(rune(digit))), zap.Duration("duration", dur))
 	emit(Event{Kind: EventDTMF, Digit: digit})
+	u.respond(req, tx, gosip.StatusOK, "OK")
 }

@@ -89,8 +89,10 @@ func TestBaresipInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Judge the last two seconds (after the digits).
-	if len(pcm) < 3*audio.SampleRate {
+	// Judge the last two seconds (after the digits). baresip records only
+	// the frames it decodes: none while the rep's digits replace the audio
+	// (RFC 4733 events), so a busy machine may leave little more than that.
+	if len(pcm) < 2*audio.SampleRate {
 		t.Fatalf("baresip recorded %v of audio", time.Duration(len(pcm))*time.Second/audio.SampleRate)
 	}
 	f, level := audio.DominantTone(pcm[len(pcm)-2*audio.SampleRate:], toneCandidates)

@@ -380,7 +380,10 @@ func num(v any) int64 {
 // payloads, and the timeline shows it logged.
 func TestBrowserClickToCall(t *testing.T) {
 	requireBrowser(t)
-	g := startGateway(t, gwConfig{demoTrunk: true})
+	// The demo trunk's ringback is 1 s on, 4 s off: 6 s of ringing give the
+	// browser two bursts to hear, however long its media takes to connect
+	// on a busy machine.
+	g := startGateway(t, gwConfig{demoTrunk: true, demoRing: 6 * time.Second})
 	r := runBrowser(t, browserRun{scenario: "call", g: g})
 	port := g.HTTP[strings.LastIndexByte(g.HTTP, ':')+1:]
 	hostOrigin, appOrigin := "http://localhost:"+port, "http://127.0.0.1:"+port

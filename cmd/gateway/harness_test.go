@@ -77,6 +77,7 @@ type gwConfig struct {
 	rtpTimeout   time.Duration
 	trunkPass    string // digest password; empty: no credentials
 	demoTrunk    bool
+	demoRing     time.Duration // the demo trunk's ringDelay; zero: 3s
 	engageWait   time.Duration
 	extraOrigins []string
 	users        int               // reps: ana (and ana1 … ana<users-1>, all with testPassword)
@@ -125,7 +126,10 @@ media:
 shutdownTimeout: 10s
 `, strings.Join(c.extraOrigins, ", "), c.usersYAML(), c.ringTimeout, c.engageWait, c.rtpTimeout)
 	if c.demoTrunk {
-		b.WriteString("demoTrunk:\n  enabled: true\n  listen: 127.0.0.1:0\n  ringDelay: 3s\n")
+		if c.demoRing == 0 {
+			c.demoRing = 3 * time.Second
+		}
+		fmt.Fprintf(&b, "demoTrunk:\n  enabled: true\n  listen: 127.0.0.1:0\n  ringDelay: %s\n", c.demoRing)
 	} else {
 		fmt.Fprintf(&b, "trunks:\n  - name: test\n    address: %s\n", c.trunk)
 		b.WriteString(c.trunkExtra)

@@ -30,10 +30,15 @@ import (
 	"github.com/hubline/hubline/internal/sipptest"
 )
 
-// Require skips the test when baresip is not installed.
+// Require skips the test when baresip is not installed, or fails it with
+// HUBLINE_REQUIRE_SIPP set (scripts/test.sh sets it: CI must run the
+// interop tests, not skip them).
 func Require(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("baresip"); err != nil {
+		if os.Getenv("HUBLINE_REQUIRE_SIPP") != "" {
+			t.Fatal("baresip not installed (scripts/setup.sh installs it) and HUBLINE_REQUIRE_SIPP is set")
+		}
 		t.Skip("baresip not installed (scripts/setup.sh installs it)")
 	}
 }

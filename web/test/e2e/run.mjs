@@ -292,7 +292,7 @@ const scenarios = {
     await shotWidget("dialling");
     await step("early media", () => waitPhone("early_media", 10000));
     R.audio.ringback = await step("hear the ringback", () =>
-      listen(425, { timeout: 5000, need: 3, whileState: "early_media" }),
+      listen(425, { timeout: 9000, need: 3, whileState: "early_media" }),
     );
     await step("answered", () => waitPhone("answered", 15000));
     R.audio.echo = await step("hear the echo", () => listen(1000));
