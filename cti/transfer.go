@@ -174,8 +174,43 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 	if x == nil || te.seq != x.seq || x.transferred || !c.state.Live() {
 		return
 	}
-	ev := te.ev
-	msg := &transferStatusMsg{CallID: c.ID, To: x.to, SIPCode: ev.Code, SIPReason: ev.Reason, Initiator: "rep"}
+	step, msg := x.progress(te.ev)
+	switch step {
+	case stepIgnore:
+		return
+	case stepTransferred:
+		c.transferred()
+		return
+	case stepHungUp:
+		c.xfer = nil
+		c.log.Info("trunk hung up during the transfer", zap.String("reasonHeader", c.reasonHeader))
+		c.end(Ending{Answered: true}, "The other party hung up.")
+		return
+	case stepFailed:
+		c.xfer = nil
+		c.log.Info("transfer failed; the call goes on", zap.Int("sipCode", te.ev.Code), zap.String("sipReason", te.ev.Reason),
+			zap.Bool("accepted", te.ev.Accepted), zap.Error(te.ev.Err))
+	}
+	msg.CallID = c.ID
+	c.sess.deliverState(encode("transfer", msg))
+}
+
+// transferStep is what a transfer's progress event means for its call.
+type transferStep int
+
+const (
+	stepIgnore      transferStep = iota
+	stepReport                   // the rep is told (accepted, trying, ringing)
+	stepFailed                   // the rep is told; the call goes on without the transfer
+	stepTransferred              // the call ends as transferred
+	stepHungUp                   // the trunk hung up and the transfer did not go through: the call ends
+)
+
+// progress applies ev, an event of the transfer x, and says what it means
+// for the call; for stepReport and stepFailed msg is the rep's message,
+// its CallID left to the caller.
+func (x *transferState) progress(ev sip.TransferEvent) (step transferStep, msg *transferStatusMsg) {
+	msg = &transferStatusMsg{To: x.to, SIPCode: ev.Code, SIPReason: ev.Reason, Initiator: "rep"}
 	switch ev.Kind {
 	case sip.TransferAccepted:
 		x.accepted = true
@@ -186,34 +221,26 @@ func (c *Call) onTransferProgress(te *transferEvent) {
 			msg.State = "ringing"
 		}
 	case sip.TransferSucceeded:
-		c.transferred()
-		return
+		return stepTransferred, nil
 	case sip.TransferFailed:
-		if !x.hungup && errors.Is(ev.Err, sip.ErrDialogState) {
+		switch {
+		case !x.hungup && errors.Is(ev.Err, sip.ErrDialogState):
 			// The dialog ended under the transfer; its end event, on its
 			// way, decides (the trunk's BYE after a 202 is a success).
 			x.accepted = x.accepted || ev.Accepted
-			return
+			return stepIgnore, nil
+		case x.hungup && ev.Accepted:
+			return stepTransferred, nil
+		case x.hungup:
+			return stepHungUp, nil
 		}
-		if x.hungup {
-			if ev.Accepted {
-				c.transferred()
-				return
-			}
-			c.xfer = nil
-			c.log.Info("trunk hung up during the transfer", zap.String("reasonHeader", c.reasonHeader))
-			c.end(Ending{Answered: true}, "The other party hung up.")
-			return
-		}
-		c.xfer = nil
 		msg.State = "failed"
 		msg.Message = transferFailure(ev, x.accepted)
-		c.log.Info("transfer failed; the call goes on", zap.Int("sipCode", ev.Code), zap.String("sipReason", ev.Reason),
-			zap.Bool("accepted", ev.Accepted), zap.Error(ev.Err))
+		return stepFailed, msg
 	default:
-		return
+		return stepIgnore, nil
 	}
-	c.sess.deliverState(encode("transfer", msg))
+	return stepReport, msg
 }
 
 // transferred ends the call as transferred: callEnded COMPLETED; BYE

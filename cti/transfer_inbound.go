@@ -1,7 +1,6 @@
 package cti
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -93,45 +92,24 @@ func (c *inCall) onTransferProgress(te *transferEvent) {
 	if x == nil || o == nil || te.seq != x.seq || x.transferred || c.phase != inAnswered {
 		return
 	}
-	ev := te.ev
-	msg := &transferStatusMsg{CallID: o.id, To: x.to, SIPCode: ev.Code, SIPReason: ev.Reason, Initiator: "rep"}
-	switch ev.Kind {
-	case sip.TransferAccepted:
-		x.accepted = true
-		msg.State = "accepted"
-	case sip.TransferProgress:
-		msg.State = "trying"
-		if ev.Code > 100 {
-			msg.State = "ringing"
-		}
-	case sip.TransferSucceeded:
+	step, msg := x.progress(te.ev)
+	switch step {
+	case stepIgnore:
+		return
+	case stepTransferred:
 		c.transferred()
 		return
-	case sip.TransferFailed:
-		if !x.hungup && errors.Is(ev.Err, sip.ErrDialogState) {
-			// The dialog ended under the transfer; its end event, on its
-			// way, decides (the trunk's BYE after a 202 is a success).
-			x.accepted = x.accepted || ev.Accepted
-			return
-		}
-		if x.hungup {
-			if ev.Accepted {
-				c.transferred()
-				return
-			}
-			c.xfer = nil
-			c.phase = inOver
-			c.closeMedia()
-			o.end(EndCompleted, "answered", "The caller hung up.")
-			return
-		}
+	case stepHungUp:
 		c.xfer = nil
-		msg.State = "failed"
-		msg.Message = transferFailure(ev, x.accepted)
-		o.log.Info("transfer failed; the call goes on", zap.Int("sipCode", ev.Code), zap.Error(ev.Err))
-	default:
+		c.phase = inOver
+		c.closeMedia()
+		o.end(EndCompleted, "answered", "The caller hung up.")
 		return
+	case stepFailed:
+		c.xfer = nil
+		o.log.Info("transfer failed; the call goes on", zap.Int("sipCode", te.ev.Code), zap.Error(te.ev.Err))
 	}
+	msg.CallID = o.id
 	o.sess.deliverState(encode("transfer", msg))
 }
 
