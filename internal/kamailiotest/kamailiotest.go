@@ -15,14 +15,12 @@ package kamailiotest
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -78,26 +76,9 @@ type Proxy struct {
 
 	t    testing.TB
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  sipptest.Output
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Start runs Kamailio with o and returns once it listens. t's cleanup kills
@@ -174,24 +155,11 @@ func start(t testing.TB, bin string, tmpl *template.Template, o Options) (p *Pro
 // waitListening waits until Kamailio has bound its UDP port; false if it
 // exited first.
 func (p *Proxy) waitListening(ip string, port int) bool {
-	a := net.ParseIP(ip).To4()
-	want := []byte(fmt.Sprintf("%02X%02X%02X%02X:%04X ", a[3], a[2], a[1], a[0], port))
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
-		b, err := os.ReadFile("/proc/net/udp")
-		if err != nil || bytes.Contains(b, want) {
-			return true
-		}
-		select {
-		case <-p.done:
-			return false
-		case <-deadline:
-			p.t.Fatalf("kamailio not listening on %d after 10s\n%s", port, p.Logs())
-		case <-tick.C:
-		}
+	ok, err := sipptest.WaitListening(p.done, ip, port, false, 10*time.Second)
+	if err != nil {
+		p.t.Fatalf("kamailio %v\n%s", err, p.Logs())
 	}
+	return ok
 }
 
 // Stop ends Kamailio's process group by PID (SIGTERM, then SIGKILL) and

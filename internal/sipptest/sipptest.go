@@ -80,25 +80,26 @@ type Peer struct {
 	cmd     *exec.Cmd
 	dir     string
 	base    string // scenario file name without .xml, as SIPp names its logs
-	out     syncBuffer
+	out     Output
 	done    chan struct{}
 	waitErr error
 }
 
-// syncBuffer is SIPp's output, written by exec's copying goroutine and read
-// by the test.
-type syncBuffer struct {
+// Output is a peer process's output, written by exec's copying goroutine
+// and read by the test (SIPp's here; kamailiotest and baresiptest use it
+// too).
+type Output struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Output) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Output) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -208,10 +209,21 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 	return p, ""
 }
 
-// waitListening waits until SIPp has bound its SIP port, as /proc/net says
-// (elsewhere it returns at once: retransmissions cover a late start). It
+// waitListening waits until SIPp has bound its SIP port (WaitListening). It
 // reports false if SIPp exited first.
 func (p *Peer) waitListening(ip string, port int, tcp bool) bool {
+	ok, err := WaitListening(p.done, ip, port, tcp, 10*time.Second)
+	if err != nil {
+		p.t.Fatalf("sipp %v\n%s", err, p.Logs())
+	}
+	return ok
+}
+
+// WaitListening waits until a process has bound ip:port (an IPv4 address;
+// UDP, or TCP when tcp), as /proc/net says; elsewhere it returns at once
+// (retransmissions cover a late start). It reports false if exited closes
+// first, and an error after within.
+func WaitListening(exited <-chan struct{}, ip string, port int, tcp bool, within time.Duration) (bool, error) {
 	table := "/proc/net/udp"
 	if tcp {
 		table = "/proc/net/tcp"
@@ -221,17 +233,17 @@ func (p *Peer) waitListening(ip string, port int, tcp bool) bool {
 	want := []byte(fmt.Sprintf("%02X%02X%02X%02X:%04X ", a[3], a[2], a[1], a[0], port))
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(within)
 	for {
 		b, err := os.ReadFile(table)
 		if err != nil || bytes.Contains(b, want) {
-			return true
+			return true, nil
 		}
 		select {
-		case <-p.done:
-			return false
+		case <-exited:
+			return false, nil
 		case <-deadline:
-			p.t.Fatalf("sipp not listening on %d after 10s\n%s", port, p.Logs())
+			return false, fmt.Errorf("not listening on %s:%d after %v", ip, port, within)
 		case <-tick.C:
 		}
 	}
