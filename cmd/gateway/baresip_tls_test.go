@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubline/hubline/internal/audio"
+	"github.com/hubline/hubline/internal/baresiptest"
+	"github.com/hubline/hubline/internal/softphone"
+)
+
+// The TLS trunk and SDES-SRTP on the trunk leg against baresip (a SIP
+// phone we did not write, on libre's TLS and its srtp module) instead of
+// the sipgo + pion/srtp peers of sip/tls_test.go and srtp_test.go.
+
+// tlsTrunkYAML is the trunk configuration for baresip's TLS listener: the
+// CA the gateway trusts, the server name it checks, and srtp if not empty.
+func tlsTrunkYAML(caFile, srtp string) string {
+	y := fmt.Sprintf("    transport: tls\n    tls:\n      caFile: %s\n      serverName: trunk.test\n", caFile)
+	if srtp != "" {
+		y += "    srtp: " + srtp + "\n"
+	}
+	return y
+}
+
+// talkToBaresip is a call from the rep to baresip through the gateway: the
+// softphone hears baresip's sine, baresip's recording holds the rep's tone
+// (judged on its last two seconds), and the rep hangs up.
+func talkToBaresip(t *testing.T, g *gateway, bs *baresiptest.Phone) {
+	t.Helper()
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, baresipTone, "baresip's sine at the softphone")
+	// Three more seconds of talk, for baresip's recording.
+	if f, level := heardTone(t, p, 3*time.Second); f != baresipTone || level < 0.5 {
+		t.Errorf("the softphone hears %.0f Hz at %.2f, want baresip's %.0f Hz", f, level, baresipTone)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, id, softphone.StateEnded)
+	if err := bs.WaitLog("terminated", 10*time.Second); err != nil {
+		t.Log(err)
+	}
+	f, level := baresipHeard(t, bs)
+	if f != repTone || level < 0.5 {
+		t.Errorf("baresip heard %.0f Hz at %.2f of the energy, want the rep's %.0f Hz", f, level, repTone)
+	}
+	t.Logf("baresip heard %.0f Hz at %.2f of the energy", f, level)
+}
+
+// baresipHeard is the dominant tone of the last two seconds of baresip's
+// decoder recording (what it heard of the call).
+func baresipHeard(t *testing.T, bs *baresiptest.Phone) (float64, float64) {
+	t.Helper()
+	files, err := bs.Recordings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heard string
+	for _, f := range files {
+		if strings.Contains(f, "dec") {
+			heard = f
+		}
+	}
+	if heard == "" {
+		t.Fatalf("baresip recorded no decoded audio: %v", files)
+	}
+	fh, err := os.Open(heard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	pcm, err := audio.ReadWAV(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pcm) < 3*audio.SampleRate {
+		t.Fatalf("baresip recorded %v of audio", time.Duration(len(pcm))*time.Second/audio.SampleRate)
+	}
+	return audio.DominantTone(pcm[len(pcm)-2*audio.SampleRate:], toneCandidates)
+}
+
+// TestBaresipTLSTrunk: the trunk is baresip's TLS listener, with a
+// certificate for trunk.test from a throwaway CA the trunk's tls.caFile
+// names. The rep's call reaches baresip over TLS (its SIP trace shows the
+// INVITE arriving on TLS, the gateway logs the verified connection), and
+// the audio flows both ways.
+func TestBaresipTLSTrunk(t *testing.T) {
+	pki := baresiptest.NewPKI(t, "trunk.test")
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile, SIPTrace: true})
+	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, "")})
+	talkToBaresip(t, g, bs)
+	if len(g.logsWith("TLS connection to trunk")) == 0 {
+		t.Error("the gateway logged no TLS connection to the trunk")
+	}
+	inv, ok := bs.Received("INVITE ")
+	if !ok {
+		t.Fatal("baresip's SIP trace shows no INVITE")
+	}
+	if inv.Transport != "TLS" || inv.Dst != bs.TLSAddr || !strings.Contains(inv.Text, "Via: SIP/2.0/TLS ") {
+		t.Errorf("the INVITE reached baresip over %s at %s, want TLS at %s:\n%s", inv.Transport, inv.Dst, bs.TLSAddr, inv.Text)
+	}
+	for _, m := range bs.Trace() {
+		if m.Transport != "TLS" {
+			t.Errorf("a SIP message went over %s, not TLS:\n%s", m.Transport, m.Text)
+		}
+	}
+}
+
+// TestBaresipTLSUntrustedCA: baresip's certificate is from a CA the
+// trunk's tls.caFile does not hold. The call fails with a clear error (the
+// softphone's call ends FAILED, the gateway logs the verification error),
+// and nothing reaches baresip: no SIP message in its trace, on any
+// transport.
+func TestBaresipTLSUntrustedCA(t *testing.T) {
+	pki := baresiptest.NewPKI(t, "trunk.test")
+	other := baresiptest.NewPKI(t, "trunk.test")
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile, SIPTrace: true})
+	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(other.CAFile, "")})
+	p := newPhone(t, g, nil)
+	_, err := p.DialFromHubSpot(ctxFor(t, 10*time.Second), softphone.ContactDial(callee, "US", 501))
+	var perr *softphone.Error
+	if !errors.As(err, &perr) || perr.Code != softphone.CodeTrunkUnavailable || !strings.Contains(perr.Message, "certificate") {
+		t.Errorf("dialling a trunk with an untrusted certificate: %v, want %s saying the certificate is not trusted", err, softphone.CodeTrunkUnavailable)
+	}
+	t.Logf("the softphone was told: %v", err)
+	if !strings.Contains(g.rawLogsText(), "certificate signed by unknown authority") {
+		t.Error("the gateway's log does not say the trunk's certificate is untrusted")
+	}
+	if len(g.logsWith("TLS connection to trunk")) != 0 {
+		t.Error("the gateway logged a TLS connection to the untrusted trunk")
+	}
+	if tr := bs.Trace(); len(tr) != 0 {
+		t.Errorf("baresip received %d SIP messages, want none; the first:\n%s", len(tr), tr[0].Text)
+	}
+	if strings.Contains(bs.Log(), "INVITE") {
+		t.Error("an INVITE shows in baresip's log")
+	}
+}
+
+var (
+	savpRE    = regexp.MustCompile(`(?m)^m=audio \d+ RTP/SAVP `)
+	avpRE     = regexp.MustCompile(`(?m)^m=audio \d+ RTP/AVP `)
+	aCryptoRE = regexp.MustCompile(`(?m)^a=crypto:\d+ (AEAD_AES_128_GCM|AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32) inline:`)
+)
+
+// sdesCall is the gateway's INVITE and baresip's 200 as baresip's trace
+// shows them.
+func sdesCall(t *testing.T, bs *baresiptest.Phone) (offer, answer string) {
+	t.Helper()
+	inv, ok := bs.Received("INVITE ")
+	if !ok {
+		t.Fatal("baresip's SIP trace shows no INVITE")
+	}
+	ok200, ok := bs.Sent("SIP/2.0 200")
+	if !ok {
+		t.Fatal("baresip's SIP trace shows no 200")
+	}
+	return inv.Text, ok200.Text
+}
+
+// TestBaresipSDESMandatoryOverTLS: a trunk with srtp: mandatory over TLS
+// and baresip's account with mediaenc=srtp-mand. The offer is RTP/SAVP with
+// a=crypto, baresip answers in kind with its own key, and the audio goes
+// both ways encrypted: the softphone hears baresip's sine (the gateway
+// decrypted it), baresip's recording holds the rep's tone (baresip
+// decrypted the gateway's).
+func TestBaresipSDESMandatoryOverTLS(t *testing.T) {
+	pki := baresiptest.NewPKI(t, "trunk.test")
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile,
+		SIPTrace: true, MediaEnc: "srtp-mand"})
+	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, "mandatory")})
+	talkToBaresip(t, g, bs)
+	offer, answer := sdesCall(t, bs)
+	t.Logf("negotiated: %s", aCryptoRE.FindString(answer))
+	if !savpRE.MatchString(offer) || !aCryptoRE.MatchString(offer) {
+		t.Errorf("the offer to an srtp: mandatory trunk:\n%s\nwant RTP/SAVP with a=crypto", offer)
+	}
+	if !savpRE.MatchString(answer) || !aCryptoRE.MatchString(answer) {
+		t.Errorf("baresip's answer:\n%s\nwant RTP/SAVP with a=crypto", answer)
+	}
+}
+
+// TestBaresipSDESOptional: a trunk with srtp: optional (over TLS) offers
+// RTP/AVP with a=crypto. baresip with mediaenc=srtp takes the key and
+// answers with its own: audio both ways, encrypted. baresip without
+// mediaenc ignores a=crypto and answers plain RTP/AVP: audio both ways,
+// in clear.
+func TestBaresipSDESOptional(t *testing.T) {
+	for _, tc := range []struct {
+		name, mediaEnc string
+		encrypted      bool
+	}{
+		{"srtp", "srtp", true},
+		{"plain", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pki := baresiptest.NewPKI(t, "trunk.test")
+			bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile,
+				SIPTrace: true, MediaEnc: tc.mediaEnc})
+			g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, "optional")})
+			talkToBaresip(t, g, bs)
+			offer, answer := sdesCall(t, bs)
+			if !avpRE.MatchString(offer) || !aCryptoRE.MatchString(offer) {
+				t.Errorf("the offer to an srtp: optional trunk:\n%s\nwant RTP/AVP with a=crypto", offer)
+			}
+			if !avpRE.MatchString(answer) || aCryptoRE.MatchString(answer) != tc.encrypted {
+				t.Errorf("baresip's answer:\n%s\nwant RTP/AVP, a=crypto: %v", answer, tc.encrypted)
+			}
+		})
+	}
+}
