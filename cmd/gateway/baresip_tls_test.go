@@ -154,6 +154,16 @@ var (
 	aCryptoRE = regexp.MustCompile(`(?m)^a=crypto:\d+ (AEAD_AES_128_GCM|AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32) inline:`)
 )
 
+// baresipSecure tells whether baresip's srtp module enabled SRTP on the
+// call's audio (and with which suite, per its log).
+func baresipSecure(bs *baresiptest.Phone) (suite string, ok bool) {
+	m := regexp.MustCompile(`srtp: audio: SRTP is Enabled \(cryptosuite=([A-Z0-9_]+)\)`).FindStringSubmatch(bs.Log())
+	if m == nil || !strings.Contains(bs.Log(), "mediaenc event 'Secure'") {
+		return "", false
+	}
+	return m[1], true
+}
+
 // sdesCall is the gateway's INVITE and baresip's 200 as baresip's trace
 // shows them.
 func sdesCall(t *testing.T, bs *baresiptest.Phone) (offer, answer string) {
@@ -182,7 +192,11 @@ func TestBaresipSDESMandatoryOverTLS(t *testing.T) {
 	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, "mandatory")})
 	talkToBaresip(t, g, bs)
 	offer, answer := sdesCall(t, bs)
-	t.Logf("negotiated: %s", aCryptoRE.FindString(answer))
+	suite, secure := baresipSecure(bs)
+	if !secure || !strings.Contains(answer, " "+suite+" ") {
+		t.Errorf("baresip did not report SRTP enabled with its answer's suite (%q)", suite)
+	}
+	t.Logf("baresip's srtp: %s", suite)
 	if !savpRE.MatchString(offer) || !aCryptoRE.MatchString(offer) {
 		t.Errorf("the offer to an srtp: mandatory trunk:\n%s\nwant RTP/SAVP with a=crypto", offer)
 	}
@@ -216,6 +230,9 @@ func TestBaresipSDESOptional(t *testing.T) {
 			}
 			if !avpRE.MatchString(answer) || aCryptoRE.MatchString(answer) != tc.encrypted {
 				t.Errorf("baresip's answer:\n%s\nwant RTP/AVP, a=crypto: %v", answer, tc.encrypted)
+			}
+			if suite, secure := baresipSecure(bs); secure != tc.encrypted {
+				t.Errorf("baresip's srtp enabled: %v (%s), want %v", secure, suite, tc.encrypted)
 			}
 		})
 	}
