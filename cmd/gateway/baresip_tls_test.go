@@ -237,3 +237,61 @@ func TestBaresipSDESOptional(t *testing.T) {
 		})
 	}
 }
+
+// TestBaresipCallsRepSDES: baresip (mediaenc=srtp-mand) calls a rep's DID,
+// offering RTP/SAVP with its a=crypto list; the gateway answers in kind
+// (one of baresip's suites and tags, its own key) and the audio goes both
+// ways encrypted. Over UDP: the gateway has no TLS listener (its TLS is
+// for the connections it opens to trunks), so inbound SDES over TLS cannot
+// be tested.
+func TestBaresipCallsRepSDES(t *testing.T) {
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callerNum, MediaEnc: "srtp-mand", SIPTrace: true})
+	g := startGateway(t, gwConfig{trunk: bs.Addr, users: 2, dids: []string{repDID, groupDID}, extra: inboundRouting})
+	p := availableRep(t, g, testUser)
+	if _, err := bs.Command("dial", "sip:"+repDID+"@"+g.sipAddr()); err != nil {
+		t.Fatal(err)
+	}
+	c := waitIncoming(t, p)
+	c, err := p.Accept(ctxFor(t, 10*time.Second), c.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, baresipTone, "the caller's (baresip's) sine at the rep")
+	if f, level := heardTone(t, p, 3*time.Second); f != baresipTone || level < 0.5 {
+		t.Errorf("the rep hears %.0f Hz at %.2f, want baresip's %.0f Hz", f, level, baresipTone)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), c.CallID); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, c.CallID, softphone.StateEnded)
+	if err := bs.WaitLog("terminated", 10*time.Second); err != nil {
+		t.Log(err)
+	}
+	offer, ok := bs.Sent("INVITE ")
+	if !ok {
+		t.Fatal("baresip's trace shows no INVITE sent")
+	}
+	answer, ok := bs.Received("SIP/2.0 200")
+	if !ok {
+		t.Fatal("baresip's trace shows no 200 received")
+	}
+	if !savpRE.MatchString(offer.Text) || !aCryptoRE.MatchString(offer.Text) {
+		t.Errorf("baresip's offer:\n%s\nwant RTP/SAVP with a=crypto", offer.Text)
+	}
+	ans := aCryptoRE.FindString(answer.Text)
+	if !savpRE.MatchString(answer.Text) || ans == "" || !strings.Contains(offer.Text, ans) {
+		t.Errorf("the gateway's answer:\n%s\nwant RTP/SAVP with one of the offer's tag and suite", answer.Text)
+	}
+	suite, secure := baresipSecure(bs)
+	if !secure || !strings.Contains(answer.Text, " "+suite+" ") {
+		t.Errorf("baresip did not report SRTP enabled with the answer's suite (%q)", suite)
+	}
+	t.Logf("offered:\n%s\nanswered: %s; baresip's srtp: %s", strings.Join(aCryptoRE.FindAllString(offer.Text, -1), "\n"), ans, suite)
+	f, level := baresipHeard(t, bs)
+	if f != repTone || level < 0.5 {
+		t.Errorf("baresip heard %.0f Hz at %.2f of the energy, want the rep's %.0f Hz", f, level, repTone)
+	}
+}
