@@ -62,6 +62,16 @@ func talkToBaresip(t *testing.T, g *gateway, bs *baresiptest.Phone) {
 // decoder recording (what it heard of the call).
 func baresipHeard(t *testing.T, bs *baresiptest.Phone) (float64, float64) {
 	t.Helper()
+	pcm := baresipRecording(t, bs)
+	if len(pcm) < 3*audio.SampleRate {
+		t.Fatalf("baresip recorded %v of audio", time.Duration(len(pcm))*time.Second/audio.SampleRate)
+	}
+	return audio.DominantTone(pcm[len(pcm)-2*audio.SampleRate:], toneCandidates)
+}
+
+// baresipRecording is baresip's decoder recording: what it heard.
+func baresipRecording(t *testing.T, bs *baresiptest.Phone) []int16 {
+	t.Helper()
 	files, err := bs.Recordings()
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +94,7 @@ func baresipHeard(t *testing.T, bs *baresiptest.Phone) (float64, float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pcm) < 3*audio.SampleRate {
-		t.Fatalf("baresip recorded %v of audio", time.Duration(len(pcm))*time.Second/audio.SampleRate)
-	}
-	return audio.DominantTone(pcm[len(pcm)-2*audio.SampleRate:], toneCandidates)
+	return pcm
 }
 
 // TestBaresipTLSTrunk: the trunk is baresip's TLS listener, with a
@@ -292,6 +299,104 @@ func TestBaresipCallsRepSDES(t *testing.T) {
 	t.Logf("offered:\n%s\nanswered: %s; baresip's srtp: %s", strings.Join(aCryptoRE.FindAllString(offer.Text, -1), "\n"), ans, suite)
 	f, level := baresipHeard(t, bs)
 	if f != repTone || level < 0.5 {
+		t.Errorf("baresip heard %.0f Hz at %.2f of the energy, want the rep's %.0f Hz", f, level, repTone)
+	}
+}
+
+// TestBaresipSDESHoldResume: on a call to baresip the rep holds (music on
+// hold plays to baresip) and resumes; with SRTP (mandatory, over TLS) and
+// in clear. The re-INVITEs keep RTP/SAVP with a=crypto, and baresip gets
+// one RTP stream from start to end: one SSRC, every packet taken (no
+// "SSRC changed", no "rtp timestamp wraps backwards -- discard", no
+// "failed to decrypt"), n_discard 0. The player used to send music on hold
+// with its own random SSRC, sequence and timestamp, and baresip discarded
+// the audio after the switch (one-way audio after hold, anchors.md (b):
+// jambonz sbc-outbound #123, Janus #3640). After the resume the rep hears
+// baresip's sine; baresip's recording (which baresip 1.0 stops at the first
+// re-INVITE: its rx pipeline is rebuilt without sndfile) holds the rep's
+// tone before the hold.
+func TestBaresipSDESHoldResume(t *testing.T) {
+	for _, tc := range []struct{ name, mediaEnc, srtp string }{
+		{"srtp", "srtp-mand", "mandatory"},
+		{"plain", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) { baresipHoldResume(t, tc.mediaEnc, tc.srtp) })
+	}
+}
+
+func baresipHoldResume(t *testing.T, mediaEnc, srtp string) {
+	const mohTone = 600.0
+	moh := t.TempDir() + "/moh.wav"
+	writeUlawWAV(t, moh, mohTone, 2*time.Second)
+	pki := baresiptest.NewPKI(t, "trunk.test")
+	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile,
+		SIPTrace: true, MediaEnc: mediaEnc})
+	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, srtp), musicOnHold: moh})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, baresipTone, "before hold: baresip's sine")
+	heardTone(t, p, 3*time.Second) // the rep talks for 3 s
+	if err := p.Hold(ctxFor(t, 20*time.Second), id); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	// The rep hears nothing while holding: let music on hold play to
+	// baresip for 2 s (a length of audio, not a synchronisation).
+	time.Sleep(2 * time.Second)
+	if err := p.Unhold(ctxFor(t, 20*time.Second), id); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	heardTone(t, p, 300*time.Millisecond) // what was in flight
+	expectTone(t, p, baresipTone, "after unhold: baresip's sine")
+	heardTone(t, p, 2*time.Second) // the rep talks for 2 s more
+	debug, err := bs.Command("audio_debug", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, id, softphone.StateEnded)
+	if err := bs.WaitLog("terminated", 10*time.Second); err != nil {
+		t.Log(err)
+	}
+	log := bs.Log()
+	for _, bad := range []string{"SSRC changed", "wraps backwards", "failed to decrypt"} {
+		if n := strings.Count(log, bad); n > 0 {
+			t.Errorf("baresip logged %q %d times", bad, n)
+		}
+	}
+	members := regexp.MustCompile(`member 0x[0-9a-f]+: .*\n.*rcvd=(\d+)`).FindAllStringSubmatch(debug, -1)
+	if len(members) != 1 || !strings.Contains(debug, "n_discard:0\n") {
+		t.Errorf("baresip's audio_debug: %d RTP sources, want 1, and n_discard:0:\n%s", len(members), debug)
+	} else {
+		t.Logf("baresip received %s packets from one SSRC", members[0][1])
+	}
+	if srtp != "" && !strings.Contains(debug, "(secure=yes)") {
+		t.Errorf("baresip's audio_debug does not say the media is secure:\n%s", debug)
+	}
+
+	var reinvites []string
+	for _, m := range bs.Trace() {
+		if strings.HasPrefix(m.Text, "INVITE ") && bs.IsOurs(m.Dst) {
+			reinvites = append(reinvites, m.Text)
+		}
+	}
+	if len(reinvites) != 3 {
+		t.Fatalf("baresip received %d INVITEs, want the call's and two re-INVITEs", len(reinvites))
+	}
+	for i, dir := range []string{"a=sendonly", "a=sendrecv"} {
+		r := reinvites[i+1]
+		if srtp != "" && (!savpRE.MatchString(r) || !aCryptoRE.MatchString(r)) || !strings.Contains(r, dir) {
+			t.Errorf("re-INVITE %d:\n%s\nwant RTP/SAVP, a=crypto and %s", i+1, r, dir)
+		}
+	}
+
+	// What baresip heard before the hold.
+	if f, level := baresipHeard(t, bs); f != repTone || level < 0.5 {
 		t.Errorf("baresip heard %.0f Hz at %.2f of the energy, want the rep's %.0f Hz", f, level, repTone)
 	}
 }

@@ -431,7 +431,7 @@ func (p *Phone) Trace() []TracedMessage {
 // listening addresses.
 func (p *Phone) Received(start string) (TracedMessage, bool) {
 	for _, m := range p.Trace() {
-		if strings.HasPrefix(m.Text, start) && p.isOurs(m.Dst) {
+		if strings.HasPrefix(m.Text, start) && p.IsOurs(m.Dst) {
 			return m, true
 		}
 	}
@@ -442,14 +442,15 @@ func (p *Phone) Received(start string) (TracedMessage, bool) {
 // with start.
 func (p *Phone) Sent(start string) (TracedMessage, bool) {
 	for _, m := range p.Trace() {
-		if strings.HasPrefix(m.Text, start) && !p.isOurs(m.Dst) {
+		if strings.HasPrefix(m.Text, start) && !p.IsOurs(m.Dst) {
 			return m, true
 		}
 	}
 	return TracedMessage{}, false
 }
 
-// isOurs tells whether addr is one of baresip's listening addresses.
-func (p *Phone) isOurs(addr string) bool {
+// IsOurs tells whether addr is one of baresip's listening addresses (the
+// destination of a message it received).
+func (p *Phone) IsOurs(addr string) bool {
 	return addr == p.Addr || (p.TLSAddr != "" && addr == p.TLSAddr)
 }
