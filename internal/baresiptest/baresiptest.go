@@ -410,9 +410,12 @@ const (
 
 // Trace is the SIP messages baresip sent and received so far, in order
 // (Options.SIPTrace; without it, none).
-func (p *Phone) Trace() []TracedMessage {
+func (p *Phone) Trace() []TracedMessage { return parseTrace(p.Log()) }
+
+// parseTrace reads the SIP messages of a baresip log.
+func parseTrace(log string) []TracedMessage {
 	var out []TracedMessage
-	for _, block := range strings.Split(p.Log(), traceStart)[1:] {
+	for _, block := range strings.Split(log, traceStart)[1:] {
 		block, _, _ = strings.Cut(block, traceEnd)
 		first, text, _ := strings.Cut(block, "\n")
 		f := strings.Fields(first) // TLS 127.0.0.1:a -> 127.0.0.1:b
