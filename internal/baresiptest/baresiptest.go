@@ -3,8 +3,10 @@
 // It answers every call at once, sends a sine tone of the test's frequency
 // (ausine), keeps what it hears as WAV files (sndfile), logs the DTMF it
 // receives, and takes commands (a DTMF digit to send) on its ctrl_tcp
-// socket. The process is killed by PID when the test ends; its log is
-// dumped if the test failed.
+// socket. It can listen on TLS with a certificate from a throwaway CA
+// (NewPKI), encrypt its media with SDES-SRTP (srtp.so, Options.MediaEnc),
+// and trace every SIP message with its transport (Trace). The process is
+// killed by PID when the test ends; its log is dumped if the test failed.
 //
 // Imported by tests only.
 package baresiptest
