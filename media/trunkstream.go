@@ -10,7 +10,9 @@ package media
 // call drop every packet after the switch when the new source's numbers
 // are random: after a hold with music on hold the carrier heard nothing of
 // the rep again (one-way audio after resume, jambonz sbc-outbound #123).
-// So every packet to the trunk goes through the session's one splicer, on
+// And the generator's event packets, numbered from the browser's stream
+// before the splicer, jumped by the pause when sent after a hold
+// (TestSessionDTMFAfterPause). So every packet to the trunk goes through the session's one splicer, on
 // the loop: one SSRC (the first source's), the sequence number going on by
 // one at each switch and the timestamp by the wall-clock gap, the marker
 // set on the first packet of each stretch.

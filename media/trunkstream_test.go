@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -62,5 +63,49 @@ func TestTrunkStreamOneSource(t *testing.T) {
 			}
 			first, lastSeq, lastTS = false, seq, ts
 		}
+	}
+}
+
+// TestSessionDTMFAfterPause: the browser's audio pauses for longer than
+// trunkRebaseAfter (a hold: its packets were dropped, its sequence numbers
+// moved on) and resumes, re-based by the splicer; a digit sent then takes
+// the next sequence numbers of the stream on the wire, with its SSRC. The
+// generator's packets used to skip the splicer and jump by the pause.
+func TestSessionDTMFAfterPause(t *testing.T) {
+	e := newTestEngine(t, nil)
+	s, events := newTestSession(t, e)
+	b := newTestBrowser(t, false)
+	trunk := newTestTrunk(t, "127.0.0.1")
+	connect(t, s, events, b)
+	if err := s.SetTrunkAnswer(trunk.sdp("0 101", "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	seq, t0 := uint16(500), time.Now()
+	sendAudio := func(int) {
+		seq++
+		b.send(0, seq, 80000+uint32(time.Since(t0)*8000/time.Second), ulawSamples)
+	}
+	trunk.recvWhile(sendAudio, func(p []byte) bool { return p[1]&0x7f == 0 })
+	time.Sleep(trunkRebaseAfter + 300*time.Millisecond) // the pause is what is tested
+	seq += 65                                           // the packets dropped while held
+	first := trunk.recvWhile(sendAudio, func(p []byte) bool { return p[1]&0x7f == 0 })
+	if err := s.SendDTMF("5"); err != nil {
+		t.Fatal(err)
+	}
+	got := [][]byte{first}
+	trunk.recvWhile(func(i int) { sendAudio(i) }, func(p []byte) bool {
+		got = append(got, bytes.Clone(p))
+		return p[1]&0x7f == 101
+	})
+	ssrc := binary.BigEndian.Uint32(first[8:12])
+	for i := 1; i < len(got); i++ {
+		if seqOf(got[i]) != seqOf(got[i-1])+1 || binary.BigEndian.Uint32(got[i][8:12]) != ssrc {
+			t.Fatalf("packet %d (PT %d): seq %d SSRC %#x after seq %d, want one stream",
+				i, got[i][1]&0x7f, seqOf(got[i]), binary.BigEndian.Uint32(got[i][8:12]), seqOf(got[i-1]))
+		}
+	}
+	ev, audio := got[len(got)-1], got[len(got)-2]
+	if d := int32(binary.BigEndian.Uint32(ev[4:8]) - binary.BigEndian.Uint32(audio[4:8])); d < 0 || d > 8000 {
+		t.Errorf("the event's timestamp is %d from the last audio's", d)
 	}
 }
