@@ -101,14 +101,35 @@ func baresipRecording(t *testing.T, bs *baresiptest.Phone) []int16 {
 // certificate for trunk.test from a throwaway CA the trunk's tls.caFile
 // names. The rep's call reaches baresip over TLS (its SIP trace shows the
 // INVITE arriving on TLS, the gateway logs the verified connection), and
-// the audio flows both ways.
+// the audio flows both ways. A second call reuses the connection.
 func TestBaresipTLSTrunk(t *testing.T) {
 	pki := baresiptest.NewPKI(t, "trunk.test")
 	bs := baresiptest.Start(t, baresiptest.Options{ToneHz: int(baresipTone), User: callee, TLSCert: pki.CertFile, SIPTrace: true})
 	g := startGateway(t, gwConfig{trunk: bs.TLSAddr, trunkExtra: tlsTrunkYAML(pki.CAFile, "")})
 	talkToBaresip(t, g, bs)
-	if len(g.logsWith("TLS connection to trunk")) == 0 {
-		t.Error("the gateway logged no TLS connection to the trunk")
+	// A second call goes over the same connection.
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	expectTone(t, p, baresipTone, "second call: baresip's sine")
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, id, softphone.StateEnded)
+	if n := len(g.logsWith("TLS connection to trunk")); n != 1 {
+		t.Errorf("the gateway logged %d TLS connections to the trunk, want 1 for both calls", n)
+	}
+	var from []string
+	for _, m := range bs.Trace() {
+		if strings.HasPrefix(m.Text, "INVITE ") && bs.IsOurs(m.Dst) {
+			from = append(from, m.Src)
+		}
+	}
+	if len(from) != 2 || from[0] != from[1] {
+		t.Errorf("the INVITEs came from %v, want two over one connection", from)
 	}
 	inv, ok := bs.Received("INVITE ")
 	if !ok {
