@@ -468,6 +468,8 @@ func (h *Hub) dial(s *Session, from *conn, re, raw, region string, dialingContex
 		msg := "The call could not be placed: the trunk is unreachable."
 		if errors.Is(err, sip.ErrNoTrunk) {
 			msg = "The call could not be placed: no trunk is available (all are down or at their call limit)."
+		} else if errors.Is(err, sip.ErrTLSCertificate) {
+			msg = "The call could not be placed: the trunk's TLS certificate is not trusted."
 		}
 		from.sendError(re, "", protoErr("trunk_unavailable", "%s", msg))
 		return

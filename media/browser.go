@@ -55,7 +55,6 @@ type webrtcLeg struct {
 	profile srtp.ProtectionProfile // set with the keys
 	in      srtpIn                 // decrypts the browser's packets: the loop's
 	out     srtpOut                // encrypts ours: the loop's
-	toTrunk splicer                // the loop's: keeps the trunk's stream continuous across a hold
 
 	mu    sync.Mutex // guards ended
 	ended bool       // failed, or closed by us
@@ -168,7 +167,6 @@ func (s *Session) newLeg(o *webrtcOffer) (*webrtcLeg, error) {
 		ssrc:         randUint32(),
 		answeredAt:   monoNow(),
 		done:         make(chan struct{}),
-		toTrunk:      splicer{rebaseAfter: int64(trunkRebaseAfter)},
 	}
 	leg.integrity = stun.NewShortTermIntegrity(leg.pwd)
 	leg.dtls = newDTLSConn(leg)
@@ -302,7 +300,7 @@ func (l *webrtcLeg) onSRTP(pkt []byte, now int64) {
 	}
 	s := l.s
 	if dst, ok := s.handleBrowser(plain); ok {
-		l.toTrunk.splice(plain, now)
+		s.toTrunk.splice(plain, now)
 		s.sendTrunk(plain, dst)
 	}
 }

@@ -409,6 +409,7 @@ func (s *Session) dtmfTick() {
 		return
 	}
 	if pkt := g.tick(&s.tt, r.trunkEventPT); pkt != nil && r.sendTrunk {
+		s.toTrunk.splice(pkt, monoNow())
 		s.sendTrunk(pkt, r.trunk)
 	}
 }

@@ -278,7 +278,7 @@ func (e *Engine) NewSession(log *zap.Logger, onEvent func(Event)) (*Session, err
 	if closed {
 		return nil, errClosed
 	}
-	s := &Session{e: e, log: log, onEvent: onEvent, loop: e.loop()}
+	s := &Session{e: e, log: log, onEvent: onEvent, loop: e.loop(), toTrunk: newTrunkSplicer()}
 	port, err := e.ports.acquire(func(port uint16) error {
 		var err error
 		s.rtp, s.rtcp, err = listenRTP(e.opts.BindIP, port)

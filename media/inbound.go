@@ -96,7 +96,9 @@ func buildTrunkAnswer(addr netip.Addr, port uint16, o *trunkAnswer, sessionID, v
 	return b, nil
 }
 
-// player sends audio to the trunk from its own goroutine, 20 ms a packet.
+// player sends audio to the trunk from its own goroutine, 20 ms a packet,
+// each packet sent on the session's loop through the stream's splicer
+// (trunkstream.go).
 // It runs only while no browser leg relays to the trunk (ringing, a
 // mailbox greeting, music on hold while the rep holds the call and the
 // browser's audio is held back), so the two never interleave.
@@ -190,9 +192,13 @@ func (s *Session) play(p *player, audio []byte, loop bool, done func()) {
 		}
 		binary.BigEndian.PutUint16(pkt[2:4], seq)
 		binary.BigEndian.PutUint32(pkt[4:8], ts)
+		binary.BigEndian.PutUint32(pkt[8:12], ssrc) // the splicer pinned the last one's
 		seq++
 		ts += frame
-		s.sendTrunk(pkt, r.trunk)
+		s.loop.exec(func() {
+			s.toTrunk.splice(pkt, monoNow())
+			s.sendTrunk(pkt, r.trunk)
+		})
 	}
 }
 

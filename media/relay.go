@@ -175,6 +175,8 @@ func rtpPayload(pkt []byte) (start, end int, ok bool) {
 // ones before it, and receivers drop them as replays (Janus PR #3640).
 type splicer struct {
 	rebaseAfter int64 // nanoseconds; zero: only a new SSRC starts a new stretch
+	pinSSRC     bool  // every packet leaves with the first packet's SSRC (outSSRC)
+	outSSRC     uint32
 	started     bool
 	ssrc        uint32
 	seqDelta    uint16
@@ -192,7 +194,7 @@ func (s *splicer) splice(pkt []byte, now int64) {
 	ts := binary.BigEndian.Uint32(pkt[4:8])
 	switch {
 	case !s.started:
-		s.started, s.ssrc = true, ssrc
+		s.started, s.ssrc, s.outSSRC = true, ssrc, ssrc
 	case ssrc != s.ssrc || (s.rebaseAfter > 0 && now-s.lastAt > s.rebaseAfter):
 		const clockRate = 8000 // every codec relayed runs at 8 kHz
 		gap := max(uint32((now-s.lastAt)*clockRate/1e9), 1)
@@ -205,5 +207,8 @@ func (s *splicer) splice(pkt []byte, now int64) {
 	ts += s.tsDelta
 	binary.BigEndian.PutUint16(pkt[2:4], seq)
 	binary.BigEndian.PutUint32(pkt[4:8], ts)
+	if s.pinSSRC {
+		binary.BigEndian.PutUint32(pkt[8:12], s.outSSRC)
+	}
 	s.lastSeq, s.lastTS, s.lastAt = seq, ts, now
 }

@@ -32,8 +32,8 @@ import (
 //
 // Hot path: handleTrunk decrypts in place before the relay rules;
 // sendTrunk encrypts in place (the packet's buffer has room for the
-// tag). The contexts are used by the session's loop, or by its player
-// while no browser relays to the trunk: never by two goroutines at once.
+// tag). The contexts are used by the session's loop only (the player sends
+// its packets on the loop, trunkstream.go).
 
 // sdesSuite is a crypto suite of RFC 4568 / RFC 7714.
 type sdesSuite struct {

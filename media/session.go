@@ -60,6 +60,7 @@ type Session struct {
 	tr         trunkReader
 	toTrunkErr warnLimit
 	tt         toTrunk // the stream to the trunk (dtmf.go)
+	toTrunk    splicer // the loop's: one continuous stream to the trunk (trunkstream.go)
 
 	dtmf dtmfRunner // SendDTMF's generator (dtmf.go)
 

@@ -15,4 +15,7 @@ var (
 	// ErrTransport: a request could not be sent, or its connection failed.
 	// Event.Code is 503.
 	ErrTransport = errors.New("sip: transport error")
+	// ErrTLSCertificate: a TLS trunk's certificate failed verification
+	// (unknown CA, wrong name, expired); it wraps ErrTransport too.
+	ErrTLSCertificate = errors.New("sip: TLS certificate not trusted")
 )

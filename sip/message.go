@@ -128,7 +128,13 @@ func (c *Call) buildInvite() (*gosip.Request, error) {
 		return nil, fmt.Errorf("sip: trunk %q: %w", tr.name, err)
 	}
 	dest, transport := tr.nextHop()
-	req := gosip.NewRequest(gosip.INVITE, phoneURI(to, tr.host, tr.port))
+	ruri := phoneURI(to, tr.host, tr.port)
+	if tr.transport == "TLS" {
+		// A proxy that routes on the Request-URI must keep the call on TLS
+		// (RFC 3261 19.1.1; sips: is refused by most trunks).
+		ruri.UriParams = append(ruri.UriParams, gosip.HeaderKV{K: "transport", V: "tls"})
+	}
+	req := gosip.NewRequest(gosip.INVITE, ruri)
 	req.AppendHeader(u.newVia(transport))
 	mf := gosip.MaxForwardsHeader(maxForwards)
 	req.AppendHeader(&mf)

@@ -132,6 +132,10 @@ func (u *UA) tlsConnect(ctx context.Context, tc *trunkConf, req *gosip.Request) 
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tc.tls}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+			return fmt.Errorf("sip: trunk %q: TLS connection to %s (server name %q): %w: %w: %w",
+				tc.name, addr, tc.tls.ServerName, ErrTLSCertificate, ErrTransport, err)
+		}
 		return fmt.Errorf("sip: trunk %q: TLS connection to %s (server name %q): %w: %w",
 			tc.name, addr, tc.tls.ServerName, ErrTransport, err)
 	}

@@ -105,6 +105,9 @@ func TestTLSTrunk(t *testing.T) {
 	if inv.Transport() != "TLS" {
 		t.Errorf("INVITE arrived over %s", inv.Transport())
 	}
+	if ruri := inv.Recipient.String(); !strings.Contains(ruri, ";transport=tls") {
+		t.Errorf("Request-URI %s: a proxy routing on it could forward the call in clear", ruri)
+	}
 	p.expect(gosip.ACK)
 	c.Hangup(context.Background())
 	if bye := p.expect(gosip.BYE); bye.Transport() != "TLS" {
@@ -116,7 +119,8 @@ func TestTLSTrunk(t *testing.T) {
 }
 
 // A certificate from another CA, or for another name, fails the dial with
-// the verification error; DialTrunks moves on to the next trunk, and the
+// the verification error (ErrTLSCertificate, which cti turns into a
+// message that says so); DialTrunks moves on to the next trunk, and the
 // trunk's probes report the error.
 func TestTLSTrunkVerification(t *testing.T) {
 	ca, other := newTestCA(t, "hubline test CA"), newTestCA(t, "someone else")
@@ -133,8 +137,8 @@ func TestTLSTrunkVerification(t *testing.T) {
 	} {
 		tr := Trunk{Name: "tls", Address: p.addr, Transport: "tls", TLS: tt.conf}
 		_, err := u.Dial(context.Background(), tr, testInvite(), nil)
-		if err == nil || !errors.Is(err, ErrTransport) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: Dial: %v, want a transport error saying %q", tt.name, err, tt.want)
+		if err == nil || !errors.Is(err, ErrTransport) || !errors.Is(err, ErrTLSCertificate) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Dial: %v, want a transport error (ErrTLSCertificate) saying %q", tt.name, err, tt.want)
 		}
 	}
 	if p.has(gosip.INVITE) {

@@ -3,8 +3,10 @@
 // It answers every call at once, sends a sine tone of the test's frequency
 // (ausine), keeps what it hears as WAV files (sndfile), logs the DTMF it
 // receives, and takes commands (a DTMF digit to send) on its ctrl_tcp
-// socket. The process is killed by PID when the test ends; its log is
-// dumped if the test failed.
+// socket. It can listen on TLS with a certificate from a throwaway CA
+// (NewPKI), encrypt its media with SDES-SRTP (srtp.so, Options.MediaEnc),
+// and trace every SIP message with its transport (Trace). The process is
+// killed by PID when the test ends; its log is dumped if the test failed.
 //
 // Imported by tests only.
 package baresiptest
@@ -50,12 +52,31 @@ type Options struct {
 	// User is the user part of its account (the Request-URI user it
 	// answers). Empty: "+14155550199".
 	User string
+	// TLSCert is a PEM file holding baresip's TLS server certificate (and
+	// its chain) and private key, in one file as libre wants them. Set, baresip
+	// listens on TLS too, on the port after its UDP/TCP one (libre's
+	// convention); Phone.TLSAddr is that address.
+	TLSCert string
+	// CAFile is the PEM bundle baresip trusts when it opens TLS
+	// connections itself (sip_cafile).
+	CAFile string
+	// MediaEnc is the account's media encryption (baresip's mediaenc
+	// parameter, srtp.so): "srtp" (SDES offered in RTP/AVP, optional),
+	// "srtp-mand" (RTP/SAVP, mandatory) or "srtp-mandf" (RTP/SAVPF).
+	// Empty: plain RTP.
+	MediaEnc string
+	// SIPTrace makes baresip print every SIP message it sends and
+	// receives (with its transport) in its log.
+	SIPTrace bool
 }
 
 // Phone is a running baresip.
 type Phone struct {
 	// Addr is its SIP address, "127.0.0.1:port" (UDP).
 	Addr string
+	// TLSAddr is its SIP address over TLS, "127.0.0.1:port"; empty
+	// without Options.TLSCert.
+	TLSAddr string
 	// Dir is its configuration directory; the WAV files it records are in
 	// Dir/dump.
 	Dir string
@@ -109,7 +130,7 @@ func Start(t testing.TB, o Options) *Phone {
 	if err := os.Mkdir(filepath.Join(dir, "dump"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sipPort := sipptest.FreePort(t, false)
+	sipPort := freePorts(t)
 	ctrlPort := sipptest.FreePort(t, true)
 	modules := "/usr/lib/baresip/modules" // Debian's
 	if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {
@@ -142,7 +163,18 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 `, sipPort, o.ToneHz, modules, filepath.Join(dir, "dump"), ctrlPort)
-	accounts := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU\n", o.User)
+	if o.TLSCert != "" {
+		config += "sip_certificate " + o.TLSCert + "\n"
+	}
+	if o.CAFile != "" {
+		config += "sip_cafile " + o.CAFile + "\n"
+	}
+	account := "regint=0;answermode=auto;audio_codecs=PCMU"
+	if o.MediaEnc != "" {
+		config += "module srtp.so\n"
+		account += ";mediaenc=" + o.MediaEnc
+	}
+	accounts := fmt.Sprintf("<sip:%s@127.0.0.1>;%s\n", o.User, account)
 	for name, body := range map[string]string{"config": config, "accounts": accounts, "contacts": ""} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -150,7 +182,14 @@ ctrl_tcp_listen 127.0.0.1:%d
 	}
 	p := &Phone{Addr: "127.0.0.1:" + strconv.Itoa(sipPort), Dir: dir, t: t, ctrl: "127.0.0.1:" + strconv.Itoa(ctrlPort),
 		done: make(chan struct{}), ctrlDone: make(chan struct{}), responses: make(chan ctrlMsg, 1), change: make(chan struct{})}
-	p.cmd = exec.Command("baresip", "-f", dir, "-n", "127.0.0.1", "-v")
+	if o.TLSCert != "" {
+		p.TLSAddr = "127.0.0.1:" + strconv.Itoa(sipPort+1)
+	}
+	args := []string{"-f", dir, "-n", "127.0.0.1", "-v"}
+	if o.SIPTrace {
+		args = append(args, "-s")
+	}
+	p.cmd = exec.Command("baresip", args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -339,4 +378,89 @@ func (p *Phone) Command(command, params string) (string, error) {
 // "dec" in its name.
 func (p *Phone) Recordings() ([]string, error) {
 	return filepath.Glob(filepath.Join(p.Dir, "dump", "*.wav"))
+}
+
+// freePorts returns a UDP+TCP port on 127.0.0.1 whose next port is free
+// for TCP too (baresip listens on TLS there).
+func freePorts(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		port := sipptest.FreePort(t, true)
+		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatal("no two free ports on 127.0.0.1")
+	return 0
+}
+
+// TracedMessage is one SIP message of baresip's SIP trace (Options.SIPTrace).
+type TracedMessage struct {
+	// Transport is libre's name for it: "UDP", "TCP" or "TLS".
+	Transport string
+	// Src and Dst are the addresses it went from and to.
+	Src, Dst string
+	// Text is the message, start line to the end of its body, with "\n"
+	// line ends.
+	Text string
+}
+
+// traceStart and traceEnd frame each message in baresip's SIP trace (libre
+// colours them).
+const (
+	traceStart = "\x1b[36;1m#\n"
+	traceEnd   = "\x1b[;m"
+)
+
+// Trace is the SIP messages baresip sent and received so far, in order
+// (Options.SIPTrace; without it, none).
+func (p *Phone) Trace() []TracedMessage { return parseTrace(p.Log()) }
+
+// parseTrace reads the SIP messages of a baresip log.
+func parseTrace(log string) []TracedMessage {
+	var out []TracedMessage
+	for _, block := range strings.Split(log, traceStart)[1:] {
+		block, _, _ = strings.Cut(block, traceEnd)
+		first, text, _ := strings.Cut(block, "\n")
+		f := strings.Fields(first) // TLS 127.0.0.1:a -> 127.0.0.1:b
+		if len(f) != 4 || f[2] != "->" {
+			continue
+		}
+		out = append(out, TracedMessage{Transport: f[0], Src: f[1], Dst: f[3],
+			Text: strings.ReplaceAll(text, "\r\n", "\n")})
+	}
+	return out
+}
+
+// Received is the first traced message baresip received whose start line
+// begins with start ("INVITE ", "SIP/2.0 200"), and whether there is one.
+// A received message is one whose destination is one of baresip's
+// listening addresses.
+func (p *Phone) Received(start string) (TracedMessage, bool) {
+	for _, m := range p.Trace() {
+		if strings.HasPrefix(m.Text, start) && p.IsOurs(m.Dst) {
+			return m, true
+		}
+	}
+	return TracedMessage{}, false
+}
+
+// Sent is the first traced message baresip sent whose start line begins
+// with start.
+func (p *Phone) Sent(start string) (TracedMessage, bool) {
+	for _, m := range p.Trace() {
+		if strings.HasPrefix(m.Text, start) && !p.IsOurs(m.Dst) {
+			return m, true
+		}
+	}
+	return TracedMessage{}, false
+}
+
+// IsOurs tells whether addr is one of baresip's listening addresses (the
+// destination of a message it received).
+func (p *Phone) IsOurs(addr string) bool {
+	return addr == p.Addr || (p.TLSAddr != "" && addr == p.TLSAddr)
 }
