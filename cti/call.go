@@ -430,19 +430,28 @@ func (c *Call) onHangup(ev callEvent) {
 }
 
 func (c *Call) onWrapUp(ev callEvent) {
-	if c.state != StateEnded {
+	if c.hub.wrapUpValid(ev, c.ID, c.state) {
+		c.complete(ev.outcome, ev.notes, ev.auto)
+	}
+}
+
+// wrapUpValid checks a wrap-up (ev) of the call id in state: only once it
+// has ended, and only with a configured outcome; else the socket that sent
+// it gets the error.
+func (h *Hub) wrapUpValid(ev callEvent, id string, state State) bool {
+	if state != StateEnded {
 		if ev.conn != nil {
-			ev.conn.sendError(ev.re, c.ID, protoErr("bad_state", "wrap-up is possible once the call has ended"))
+			ev.conn.sendError(ev.re, id, protoErr("bad_state", "wrap-up is possible once the call has ended"))
 		}
-		return
+		return false
 	}
 	if !ev.auto && ev.outcome != "" {
-		if _, ok := c.hub.outcome(ev.outcome); !ok {
-			ev.conn.sendError(ev.re, c.ID, protoErr("bad_message", "unknown outcome %q", truncate(ev.outcome, 64)))
-			return
+		if _, ok := h.outcome(ev.outcome); !ok {
+			ev.conn.sendError(ev.re, id, protoErr("bad_message", "unknown outcome %q", truncate(ev.outcome, 64)))
+			return false
 		}
 	}
-	c.complete(ev.outcome, ev.notes, ev.auto)
+	return true
 }
 
 // hangupTrunk asks the trunk leg to end; the result arrives as a sip.Event.

@@ -545,19 +545,9 @@ func (c *inCall) handle(ev callEvent) {
 		if o == nil {
 			break
 		}
-		if o.state != StateEnded {
-			if ev.conn != nil {
-				ev.conn.sendError(ev.re, o.id, protoErr("bad_state", "wrap-up is possible once the call has ended"))
-			}
-			break
+		if c.hub.wrapUpValid(ev, o.id, o.state) {
+			o.complete(ev.outcome, ev.notes, ev.auto)
 		}
-		if !ev.auto && ev.outcome != "" {
-			if _, ok := c.hub.outcome(ev.outcome); !ok {
-				ev.conn.sendError(ev.re, o.id, protoErr("bad_message", "unknown outcome %q", truncate(ev.outcome, 64)))
-				break
-			}
-		}
-		o.complete(ev.outcome, ev.notes, ev.auto)
 	case evEngagement:
 		if o == nil {
 			break

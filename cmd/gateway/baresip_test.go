@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,28 +66,7 @@ func TestBaresipInterop(t *testing.T) {
 	if err := bs.WaitLog("terminated", 10*time.Second); err != nil {
 		t.Log(err)
 	}
-	files, err := bs.Recordings()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var heard string
-	for _, f := range files {
-		if strings.Contains(f, "dec") {
-			heard = f
-		}
-	}
-	if heard == "" {
-		t.Fatalf("baresip recorded no decoded audio: %v", files)
-	}
-	fh, err := os.Open(heard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	pcm, err := audio.ReadWAV(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcm := baresipRecording(t, bs)
 	// Judge the last two seconds (after the digits). baresip records only
 	// the frames it decodes: none while the rep's digits replace the audio
 	// (RFC 4733 events), so a busy machine may leave little more than that.
