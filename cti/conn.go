@@ -290,9 +290,7 @@ func (c *conn) authenticate(re string, open func() (*Session, error), fresh bool
 		}
 		return true
 	}
-	c.session = s
-	c.log = c.log.With(zap.String("user", s.user.Username))
-	c.enqueue(encode("session", &sessionMsg{
+	greeting := [][]byte{encode("session", &sessionMsg{
 		header:     header{Re: re},
 		Token:      s.token,
 		User:       userInfo{Username: s.user.Username, DisplayName: s.user.DisplayName, FromNumber: s.user.FromNumber},
@@ -301,14 +299,19 @@ func (c *conn) authenticate(re string, open func() (*Session, error), fresh bool
 		ExpiresAt:  s.expires.UnixMilli(),
 		Instance:   c.instance,
 		Available:  s.presence(),
-	}))
+	})}
 	if fresh || c.toldLoggedOut {
 		// A login, or an instance HubSpot still takes for logged out
 		// resuming another instance's session.
-		c.enqueue(encode("sdk", &sdkOutMsg{Name: "userLoggedIn"}))
+		greeting = append(greeting, encode("sdk", &sdkOutMsg{Name: "userLoggedIn"}))
 	}
+	if !s.attach(c, greeting...) {
+		c.sendError(re, "", protoErr("session_expired", "Your session has ended. Please sign in again."))
+		return true
+	}
+	c.session = s
+	c.log = c.log.With(zap.String("user", s.user.Username))
 	c.toldLoggedOut = false
-	s.attach(c)
 	return true
 }
 

@@ -57,10 +57,21 @@ func (s *Session) callGone(c callRef) {
 	s.mu.Unlock()
 }
 
-// attach adds a socket and hands it what it missed: the call's state and the
-// SDK events kept while no socket was attached.
-func (s *Session) attach(c *conn) {
+// attach adds a socket: it sends it greeting (its sign-in replies) first,
+// then what it missed: the call's state and the SDK events kept while no
+// socket was attached. The greeting goes out under the session's lock, so
+// nothing another instance causes (a sign-out, an incoming call) can reach
+// the socket before it, nor be missed once the socket has its session. It
+// reports false, sending nothing, when the session was signed out meanwhile.
+func (s *Session) attach(c *conn, greeting ...[]byte) bool {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	for _, m := range greeting {
+		c.enqueue(m)
+	}
 	s.conns = append(s.conns, c)
 	missed := s.outbox
 	s.outbox = nil
@@ -80,6 +91,7 @@ func (s *Session) attach(c *conn) {
 	for _, m := range missed {
 		c.enqueue(m)
 	}
+	return true
 }
 
 // detach removes a socket. When the last one goes during a call, the call
