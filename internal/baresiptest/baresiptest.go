@@ -13,7 +13,6 @@ package baresiptest
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +83,7 @@ type Phone struct {
 	t       testing.TB
 	cmd     *exec.Cmd
 	ctrl    string // ctrl_tcp address
-	out     logBuffer
+	out     sipptest.Output
 	done    chan struct{}
 	waitErr error
 
@@ -97,23 +96,6 @@ type Phone struct {
 	dtmf   strings.Builder
 	events []string
 	change chan struct{} // closed at the next event
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Start runs baresip and waits until it listens.
@@ -231,20 +213,7 @@ ctrl_tcp_listen 127.0.0.1:%d
 }
 
 // kill ends the process by its PID (its process group).
-func (p *Phone) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(3 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *Phone) kill() { sipptest.StopGroup(p.cmd.Process.Pid, p.done) }
 
 // Log is what baresip printed so far.
 func (p *Phone) Log() string { return p.out.String() }

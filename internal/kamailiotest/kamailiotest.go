@@ -164,20 +164,7 @@ func (p *Proxy) waitListening(ip string, port int) bool {
 
 // Stop ends Kamailio's process group by PID (SIGTERM, then SIGKILL) and
 // waits for it. Idempotent.
-func (p *Proxy) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(3 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *Proxy) Stop() { sipptest.StopGroup(p.cmd.Process.Pid, p.done) }
 
 // Logs is Kamailio's log so far (stderr).
 func (p *Proxy) Logs() string { return p.out.String() }

@@ -388,3 +388,21 @@ func FreeMediaPort(t testing.TB) int {
 	t.Fatal("no free even/odd port pair on 127.0.0.1")
 	return 0
 }
+
+// StopGroup ends the process group of pid, started with Setpgid (a test's
+// peer: Kamailio, baresip), by PID: SIGTERM, then SIGKILL after 3 s, and
+// waits until exited closes. It returns at once if it has.
+func StopGroup(pid int, exited <-chan struct{}) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-exited
+	}
+}
