@@ -272,30 +272,7 @@ func TestTrunkToneReachesSoftphone(t *testing.T) {
 // TestEarlyMediaReachesSoftphoneBeforeAnswer: a 183 with SDP carries the
 // carrier's audio to the rep while the call is still ringing.
 func TestEarlyMediaReachesSoftphoneBeforeAnswer(t *testing.T) {
-	dir := t.TempDir()
-	writeUlawWAV(t, filepath.Join(dir, "tone.wav"), trunkTone, 3*time.Second)
-	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("early_media.xml"), Dir: dir})
-	g := startGateway(t, gwConfig{trunk: trunk.Addr})
-	p := newPhone(t, g, nil)
-	id := dialContact(t, p, callee)
-	waitState(t, p, id, softphone.StateEarlyMedia)
-	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	f, level := heardTone(t, p, 500*time.Millisecond)
-	if c, _ := p.Call(id); c.State != softphone.StateEarlyMedia {
-		t.Fatalf("the call left early media (%s) before the tone could be checked", c.State)
-	}
-	if f != trunkTone || level < 0.5 {
-		t.Fatalf("during early media heard %.0f Hz at %.2f, want the carrier's %.0f Hz", f, level, trunkTone)
-	}
-	waitState(t, p, id, softphone.StateAnswered)
-	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	if err := trunk.Wait(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	p, id := earlyMediaCall(t, "early_media.xml")
 	c, _ := p.Call(id)
 	if strings.Join(statesOf(c), ",") != "dialling,early_media,answered,ended" {
 		t.Errorf("states %v", c.States)
@@ -613,4 +590,36 @@ func TestTrunkSilenceEndsCallAsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCallEvents(t, p, id, true, "FAILED")
+}
+
+// earlyMediaCall dials SIPp playing scenario (a 183 with SDP and the
+// carrier's tone, then 200), checks the rep hears the tone while the call is
+// still in early media, waits for the answer, hangs up and waits for SIPp.
+func earlyMediaCall(t *testing.T, scenarioFile string) (*softphone.Phone, string) {
+	t.Helper()
+	dir := t.TempDir()
+	writeUlawWAV(t, filepath.Join(dir, "tone.wav"), trunkTone, 3*time.Second)
+	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario(scenarioFile), Dir: dir})
+	g := startGateway(t, gwConfig{trunk: trunk.Addr})
+	p := newPhone(t, g, nil)
+	id := dialContact(t, p, callee)
+	waitState(t, p, id, softphone.StateEarlyMedia)
+	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	f, level := heardTone(t, p, 500*time.Millisecond)
+	if c, _ := p.Call(id); c.State != softphone.StateEarlyMedia {
+		t.Fatalf("the call left early media (%s) before the tone could be checked", c.State)
+	}
+	if f != trunkTone || level < 0.5 {
+		t.Fatalf("during early media heard %.0f Hz at %.2f, want the carrier's %.0f Hz", f, level, trunkTone)
+	}
+	waitState(t, p, id, softphone.StateAnswered)
+	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := trunk.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return p, id
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,28 +54,5 @@ func TestMaxCallDuration(t *testing.T) {
 // the carrier's tone still reaches the rep during early media; the 200
 // that follows answers the call.
 func TestReliableEarlyMedia(t *testing.T) {
-	dir := t.TempDir()
-	writeUlawWAV(t, filepath.Join(dir, "tone.wav"), trunkTone, 3*time.Second)
-	trunk := sipptest.Start(t, sipptest.Options{Scenario: scenario("early_media_100rel.xml"), Dir: dir})
-	g := startGateway(t, gwConfig{trunk: trunk.Addr})
-	p := newPhone(t, g, nil)
-	id := dialContact(t, p, callee)
-	waitState(t, p, id, softphone.StateEarlyMedia)
-	if err := p.WaitMedia(ctxFor(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	f, level := heardTone(t, p, 500*time.Millisecond)
-	if c, _ := p.Call(id); c.State != softphone.StateEarlyMedia {
-		t.Fatalf("the call left early media (%s) before the tone could be checked", c.State)
-	}
-	if f != trunkTone || level < 0.5 {
-		t.Fatalf("during early media heard %.0f Hz at %.2f, want the carrier's %.0f Hz", f, level, trunkTone)
-	}
-	waitState(t, p, id, softphone.StateAnswered)
-	if err := p.Hangup(ctxFor(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	if err := trunk.Wait(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	earlyMediaCall(t, "early_media_100rel.xml")
 }
