@@ -99,9 +99,9 @@ type Call struct {
 	startedAt      time.Time
 	dialingContext json.RawMessage
 
-	events chan callEvent
-	done   chan struct{} // closed when run returns
-	snap   atomic.Pointer[callSnapshot]
+	events    chan callEvent
+	done      chan struct{} // closed when run returns
+	snapshots               // what other goroutines may read
 
 	// Owned by run.
 	state          State
@@ -129,15 +129,21 @@ type Call struct {
 	dtmf           dtmfSender
 }
 
-func (c *Call) snapshot() callSnapshot {
-	if s := c.snap.Load(); s != nil {
-		return *s
+func (c *Call) publish() { c.store(c.state, c.engagementID) }
+
+// snapshots holds a call's (or an offer's) latest callSnapshot for other
+// goroutines; its owner stores, anyone loads.
+type snapshots struct{ p atomic.Pointer[callSnapshot] }
+
+func (s *snapshots) snapshot() callSnapshot {
+	if v := s.p.Load(); v != nil {
+		return *v
 	}
 	return callSnapshot{}
 }
 
-func (c *Call) publish() {
-	c.snap.Store(&callSnapshot{state: c.state, engagementID: c.engagementID})
+func (s *snapshots) store(state State, engagementID json.RawMessage) {
+	s.p.Store(&callSnapshot{state: state, engagementID: engagementID})
 }
 
 // post hands ev to the call's goroutine. It reports false once the call is gone.

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -1008,7 +1007,7 @@ type offer struct {
 	c    *inCall
 	sess *Session
 	log  *zap.Logger
-	snap atomic.Pointer[callSnapshot]
+	snapshots
 
 	state          State
 	owner          *conn   // the instance with the media, once answered
@@ -1035,16 +1034,7 @@ func (c *inCall) newOffer(s *Session) *offer {
 func (o *offer) callID() string            { return o.id }
 func (o *offer) finished() <-chan struct{} { return o.c.done }
 
-func (o *offer) snapshot() callSnapshot {
-	if s := o.snap.Load(); s != nil {
-		return *s
-	}
-	return callSnapshot{}
-}
-
-func (o *offer) publish() {
-	o.snap.Store(&callSnapshot{state: o.state, engagementID: o.engagementID})
-}
+func (o *offer) publish() { o.store(o.state, o.engagementID) }
 
 func (o *offer) post(ev callEvent) bool {
 	ev.offer = o
