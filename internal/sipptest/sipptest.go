@@ -149,6 +149,12 @@ func start(t testing.TB, scen string, o Options) (*Peer, string) {
 	t.Helper()
 	tcp := o.Transport == "t1" || o.Transport == "tn"
 	port, ctlPort, mport := FreePort(t, tcp), FreePort(t, false), FreeMediaPort(t)
+	// Each FreePort probe closes its socket, so two may return the same
+	// port: SIPp then binds SIP to it and cannot bind its control socket,
+	// which it reports but survives, silent (TestSippTrunkHangsUp once).
+	for ctlPort == port || (ctlPort >= mport && ctlPort <= mport+3) {
+		ctlPort = FreePort(t, false)
+	}
 	base := strings.TrimSuffix(filepath.Base(scen), ".xml")
 	args := []string{
 		"-sf", scen,
